@@ -1,0 +1,1 @@
+"""Django apps of the project, one per concern (see ARCHITECTURE in the README)."""

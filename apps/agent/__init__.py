@@ -1,0 +1,1 @@
+"""The brain: LLM providers chosen in settings and model routing (``modelId@provider``)."""

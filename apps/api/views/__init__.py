@@ -1,0 +1,1 @@
+"""HTTP API views, one module per resource."""

@@ -1,0 +1,1 @@
+"""Characters (the digital humans' looks and personas); the renderer comes with the avatar issue."""

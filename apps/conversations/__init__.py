@@ -1,0 +1,1 @@
+"""Conversations, their items (transcripts) and per-user memory facts."""

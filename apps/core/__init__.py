@@ -1,0 +1,1 @@
+"""Pure helpers shared by every app: prefixed ids, backend loading, HTTP error shapes."""

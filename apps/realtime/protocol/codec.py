@@ -1,0 +1,226 @@
+"""The one place that knows both dialects: GA vs beta names and audio-format spellings.
+
+Everything inside the server is GA-shaped (``session.audio.output.voice``, format objects);
+beta clients (``OpenAI-Beta: realtime=v1``, xStar, NavTalk) are translated here on the way
+in and on the way out.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from .errors import ProtocolError, protocol_error_from_validation
+from .session_config import (
+    BetaSessionConfig,
+    RealtimeSessionConfig,
+    SemanticVad,
+    ServerVad,
+    config_patch,
+)
+
+Dialect = Literal["ga", "beta"]
+
+# Beta and xStar format names → GA format objects.
+BETA_AUDIO_FORMATS: dict[str, dict[str, Any]] = {
+    "pcm16": {"type": "audio/pcm", "rate": 24000},
+    "g711_ulaw": {"type": "audio/pcmu"},
+    "g711_alaw": {"type": "audio/pcma"},
+    "Raw8KHz16BitMonoPcm": {"type": "audio/pcm", "rate": 8000},
+    "Raw16KHz16BitMonoPcm": {"type": "audio/pcm", "rate": 16000},
+    "Raw24KHz16BitMonoPcm": {"type": "audio/pcm", "rate": 24000},
+    "Raw44100Hz16BitMonoPcm": {"type": "audio/pcm", "rate": 44100},
+    "MonoMp3": {"type": "audio/mpeg"},
+    "Audio16KHz16BitMonoOpus": {"type": "audio/opus", "rate": 16000},
+}
+_OUTPUT_ONLY_FORMATS = {"MonoMp3"}
+
+
+class CodecError(Exception):
+    """Client input that cannot be decoded; carries the OpenAI-shaped description."""
+
+    def __init__(self, error: ProtocolError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _join(prefix: str | None, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def beta_format_name(fmt: dict[str, Any]) -> str:
+    """Return the beta spelling of a GA format object (``pcm16`` for 24 kHz PCM)."""
+    for name, value in BETA_AUDIO_FORMATS.items():
+        if value == {k: v for k, v in fmt.items() if v is not None}:
+            return name
+    raise ValueError(f"no beta name for format {fmt!r}")
+
+
+def _beta_format(name: str, *, field: str, prefix: str | None) -> dict[str, Any]:
+    param = _join(prefix, field)
+    if name not in BETA_AUDIO_FORMATS:
+        supported = ", ".join(f"'{n}'" for n in BETA_AUDIO_FORMATS)
+        raise CodecError(
+            ProtocolError(
+                f"Invalid value: '{name}'. Supported values are: {supported}.",
+                param,
+                "invalid_value",
+            )
+        )
+    if field == "input_audio_format" and name in _OUTPUT_ONLY_FORMATS:
+        raise CodecError(
+            ProtocolError(
+                f"Invalid value: '{name}'. It is an output format.", param, "invalid_value"
+            )
+        )
+    return dict(BETA_AUDIO_FORMATS[name])
+
+
+def _beta_turn_detection(td: dict[str, Any] | None) -> dict[str, Any] | None:
+    if td is None:
+        return None
+    given = {k: v for k, v in td.items() if v is not None}
+    if given.get("type") == "semantic_vad":
+        keys = SemanticVad.model_fields.keys()
+        return SemanticVad(**{k: v for k, v in given.items() if k in keys}).model_dump()
+    keys = ServerVad.model_fields.keys()
+    return ServerVad(**{k: v for k, v in given.items() if k in keys}).model_dump()
+
+
+def _beta_to_patch(beta: BetaSessionConfig, *, prefix: str | None) -> dict[str, Any]:
+    raw = config_patch(beta)
+    patch: dict[str, Any] = {}
+    audio_in: dict[str, Any] = {}
+    audio_out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("model", "instructions", "tools", "tool_choice", "temperature", "tracing"):
+            patch[key] = value
+        elif key == "modalities":
+            # Beta ["audio", "text"] = audio with a transcript = GA ["audio"].
+            patch["output_modalities"] = ["audio"] if "audio" in value else ["text"]
+        elif key == "max_response_output_tokens":
+            patch["max_output_tokens"] = value
+        elif key == "voice":
+            audio_out["voice"] = value
+        elif key == "speed":
+            audio_out["speed"] = value
+        elif key == "output_audio_format":
+            audio_out["format"] = _beta_format(value, field=key, prefix=prefix)
+        elif key == "input_audio_format":
+            audio_in["format"] = _beta_format(value, field=key, prefix=prefix)
+        elif key == "input_audio_transcription":
+            audio_in["transcription"] = (
+                None
+                if value is None
+                else {
+                    "model": value["model"],
+                    "language": value["language"],
+                    "languages": None,
+                    "prompt": value["prompt"],
+                    "keywords": None,
+                    "delay": None,
+                }
+            )
+        elif key == "input_audio_noise_reduction":
+            audio_in["noise_reduction"] = value
+        elif key == "turn_detection":
+            audio_in["turn_detection"] = _beta_turn_detection(value)
+        # client_secret is request metadata for /v1/realtime/sessions, not session state.
+    if audio_in or audio_out:
+        patch["audio"] = {}
+        if audio_in:
+            patch["audio"]["input"] = audio_in
+        if audio_out:
+            patch["audio"]["output"] = audio_out
+    return patch
+
+
+def parse_session_config(
+    data: Any, *, dialect: Dialect, prefix: str | None = "session"
+) -> dict[str, Any]:
+    """Validate a client's session config and return it as a GA-shaped patch.
+
+    Args:
+        data: The decoded JSON object the client sent.
+        dialect: ``"ga"`` (nested, ``type`` required) or ``"beta"`` (flat).
+        prefix: Path of the object in the request, for error ``param`` values.
+
+    Raises:
+        CodecError: The config is invalid; ``error.param`` names the offending field.
+    """
+    model_cls = RealtimeSessionConfig if dialect == "ga" else BetaSessionConfig
+    if not isinstance(data, dict):
+        raise CodecError(
+            ProtocolError(
+                f"Invalid type for '{prefix or 'session'}': expected an object.",
+                prefix,
+                "invalid_type",
+            )
+        )
+    try:
+        parsed = model_cls.model_validate(data)
+    except ValidationError as exc:
+        raise CodecError(protocol_error_from_validation(exc, prefix=prefix)) from None
+    if dialect == "ga":
+        return config_patch(parsed)
+    return _beta_to_patch(parsed, prefix=prefix)  # type: ignore[arg-type]
+
+
+def _public_ga(session: dict[str, Any]) -> dict[str, Any]:
+    # Extension fields are shown only when in use, so stock clients see stock objects.
+    return {
+        k: v
+        for k, v in session.items()
+        if not (k in ("temperature", "parallel_tool_calls", "reasoning") and v is None)
+    }
+
+
+def session_to_ga(
+    session: dict[str, Any], *, session_id: str, expires_at: int = 0
+) -> dict[str, Any]:
+    """Render a canonical session as GA's ``realtime.session`` object."""
+    return {
+        "id": session_id,
+        "object": "realtime.session",
+        **_public_ga(session),
+        "expires_at": expires_at,
+    }
+
+
+def _beta_turn_detection_out(td: dict[str, Any] | None) -> dict[str, Any] | None:
+    if td is None:
+        return None
+    return {k: v for k, v in td.items() if v is not None}
+
+
+def session_to_beta(
+    session: dict[str, Any], *, session_id: str, expires_at: int = 0
+) -> dict[str, Any]:
+    """Render a canonical session as the beta ``realtime.session`` object (flat fields)."""
+    audio_in = session["audio"]["input"]
+    audio_out = session["audio"]["output"]
+    voice = audio_out["voice"]
+    transcription = audio_in["transcription"]
+    return {
+        "id": session_id,
+        "object": "realtime.session",
+        "model": session["model"],
+        "expires_at": expires_at,
+        "modalities": ["text"] if session["output_modalities"] == ["text"] else ["audio", "text"],
+        "instructions": session["instructions"],
+        "voice": voice["id"] if isinstance(voice, dict) else voice,
+        "input_audio_format": beta_format_name(audio_in["format"]),
+        "output_audio_format": beta_format_name(audio_out["format"]),
+        "input_audio_transcription": None
+        if transcription is None
+        else {k: transcription.get(k) for k in ("model", "language", "prompt")},
+        "input_audio_noise_reduction": audio_in["noise_reduction"],
+        "turn_detection": _beta_turn_detection_out(audio_in["turn_detection"]),
+        "tools": session["tools"],
+        "tool_choice": session["tool_choice"],
+        "temperature": 0.8 if session.get("temperature") is None else session["temperature"],
+        "max_response_output_tokens": session["max_output_tokens"],
+        "speed": audio_out["speed"],
+        "tracing": session["tracing"],
+    }

@@ -1,0 +1,156 @@
+"""OpenAI-shaped protocol errors, and the mapping from pydantic validation errors to them.
+
+The same ``ProtocolError`` becomes a 400 JSON body on HTTP and an ``error`` event on a
+realtime connection, so both transports describe bad input identically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from .session_config import UNION_TAGS
+
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a decimal",
+    "bool_type": "a boolean",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+    "list_type": "an array",
+    "none_required": "null",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolError:
+    """One client mistake, described the way the OpenAI API describes it."""
+
+    message: str
+    param: str | None = None
+    code: str | None = None
+    type: str = "invalid_request_error"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``error`` object of an OpenAI error body."""
+        return {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+
+
+def _json_type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+def param_path(loc: tuple[int | str, ...], *, prefix: str | None = None) -> str | None:
+    """Render a pydantic error location as OpenAI does: ``session.tools[0].name``."""
+    parts: list[str] = [prefix] if prefix else []
+    for piece in loc:
+        if isinstance(piece, int):
+            if parts:
+                parts[-1] += f"[{piece}]"
+            else:
+                parts.append(f"[{piece}]")
+        elif piece in UNION_TAGS or piece.startswith("function-"):
+            # Discriminated unions insert their tag into the location; users never typed it.
+            continue
+        else:
+            parts.append(piece)
+    return ".".join(parts) or None
+
+
+def protocol_error_from_validation(
+    exc: ValidationError, *, prefix: str | None = None
+) -> ProtocolError:
+    """Describe the first problem in a validation error, naming the offending field."""
+    err = exc.errors(include_url=False)[0]
+    kind = err["type"]
+    loc = tuple(err.get("loc", ()))
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    if not loc and isinstance(ctx.get("field"), str):
+        # Cross-field checks run on the whole object; they say which field they are about.
+        loc = (ctx["field"],)
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        loc = (*loc, ctx.get("discriminator", "'type'").strip("'"))
+    param = param_path(loc, prefix=prefix)
+    if kind == "extra_forbidden":
+        return ProtocolError(f"Unknown parameter: '{param}'.", param, "unknown_parameter")
+    if kind in ("missing", "union_tag_not_found"):
+        return ProtocolError(
+            f"Missing required parameter: '{param}'.", param, "missing_required_parameter"
+        )
+    if kind == "union_tag_invalid":
+        expected = ctx.get("expected_tags", "")
+        return ProtocolError(
+            f"Invalid value: '{ctx.get('tag')}'. Supported values are: {expected}.",
+            param,
+            "invalid_value",
+        )
+    if kind in ("literal_error", "enum"):
+        return ProtocolError(
+            f"Invalid value: {value!r}. Supported values are: {ctx.get('expected')}.",
+            param,
+            "invalid_value",
+        )
+    if kind in _TYPE_NAMES:
+        return ProtocolError(
+            f"Invalid type for '{param}': expected {_TYPE_NAMES[kind]}, "
+            f"but got {_json_type_name(value)} instead.",
+            param,
+            "invalid_type",
+        )
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = (
+            ctx.get("ge", ctx.get("gt"))
+            if kind.startswith("greater")
+            else ctx.get("le", ctx.get("lt"))
+        )
+        # The field's kind decides the wording: a float limit is a "Decimal" even for input 3.
+        number = "Decimal" if isinstance(bound, float) else "Integer"
+        if kind.startswith("greater"):
+            op = ">=" if "ge" in ctx else ">"
+            code = f"{number.lower()}_below_min_value"
+            text = f"{number} below minimum value. Expected a value {op} {bound}, "
+        else:
+            op = "<=" if "le" in ctx else "<"
+            code = f"{number.lower()}_above_max_value"
+            text = f"{number} above maximum value. Expected a value {op} {bound}, "
+        return ProtocolError(f"{text}but got {value} instead.", param, code)
+    if kind in ("string_too_long", "too_long"):
+        limit = ctx.get("max_length")
+        what = "String" if kind == "string_too_long" else "Array"
+        return ProtocolError(
+            f"{what} too long for '{param}'. Expected a maximum length of {limit}.",
+            param,
+            f"{what.lower()}_above_max_length",
+        )
+    if kind in ("string_too_short", "too_short"):
+        limit = ctx.get("min_length")
+        what = "String" if kind == "string_too_short" else "Array"
+        return ProtocolError(
+            f"{what} too short for '{param}'. Expected a minimum length of {limit}.",
+            param,
+            f"{what.lower()}_below_min_length",
+        )
+    if kind in ("invalid_value", "invalid_type"):
+        # Our own PydanticCustomError messages are already phrased for the client.
+        return ProtocolError(err["msg"], param, kind)
+    return ProtocolError(f"Invalid value for '{param}': {err['msg']}.", param, "invalid_value")

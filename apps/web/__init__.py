@@ -1,0 +1,1 @@
+"""End-user pages (templates + HTMX + static JS) and the demo seed command."""

@@ -1,0 +1,1 @@
+"""Django project package: settings, ASGI application, URL and WebSocket routes."""

@@ -1,0 +1,26 @@
+"""ASGI entry point: ``daphne realtime_site.asgi:application`` serves HTTP and WebSocket.
+
+Defaults to the production settings (which refuse to start without SECRET_KEY and
+ALLOWED_HOSTS); ``make run`` and ``manage.py`` pick the dev settings explicitly.
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime_site.settings.production")
+# Set up Django (apps, models) before importing anything that touches them.
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from .routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # Origins are checked per credential at each consumer (browser credentials only), not
+        # globally: server-side SDKs send no Origin header and must still connect.
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

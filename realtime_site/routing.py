@@ -1,0 +1,25 @@
+"""WebSocket routes. Realtime consumers are added by the realtime app; unknown paths are refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.urls import re_path
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """Refuse WebSocket connections to paths nobody serves (Daphne answers HTTP 403).
+
+    Without a catch-all, URLRouter raises and Daphne answers 500.
+    """
+
+    async def connect(self) -> None:
+        """Close before accepting."""
+        await self.close()
+
+    async def receive(self, text_data: Any = None, bytes_data: Any = None) -> None:
+        """Never reached: the connection is refused in connect()."""
+
+
+websocket_urlpatterns = [re_path(r"^.*$", UnknownPathConsumer.as_asgi())]

@@ -1,0 +1,42 @@
+"""Test settings: fast hashing, isolated state, scripted fakes instead of real engines."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from .base import *  # noqa: F403
+
+SECRET_KEY = "test-only-secret-key-" + "x" * 40
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+VAR_DIR = Path(tempfile.mkdtemp(prefix="rt-test-var-"))
+MEDIA_ROOT = VAR_DIR / "media"
+
+# The suite runs on in-memory SQLite whatever DATABASE_URL says; the scale-out tests start
+# their own server processes against DATABASE_URL/REDIS_URL (tests/scale/).
+# A file rather than :memory: so live-server threads each open their own connection instead of
+# sharing one across threads.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(VAR_DIR / "db.sqlite3"),
+        "TEST": {"NAME": str(VAR_DIR / "test-db.sqlite3")},
+    }
+}
+
+CHANNEL_LAYERS = {
+    "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 100}}
+}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AGENT_PROVIDERS = {
+    "scripted": {
+        "BACKEND": "apps.agent.providers.scripted.ScriptedLlm",
+        "OPTIONS": {"models": ["scripted-echo", "scripted-tools"]},
+    },
+}
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+WHITENOISE_USE_FINDERS = True

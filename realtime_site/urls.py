@@ -1,0 +1,20 @@
+"""Top-level URL routes: pages, admin, the OpenAI-shaped API and health."""
+
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import include, path
+
+from apps.api.views.health import healthz
+
+admin.site.site_header = "Realtime voice platform"
+admin.site.site_title = "Realtime admin"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("v1/", include("apps.api.urls")),
+    path("", include("apps.web.urls")),
+]
+# Uploaded portraits: served by Django while developing; put a proxy in front in production.
+urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,15 @@
+"""The ASGI application: HTTP through Django, unknown WebSocket paths refused cleanly."""
+
+import pytest
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from realtime_site.routing import websocket_urlpatterns
+
+
+@pytest.mark.parametrize("path", ["/nope", "/v1/realtime?model=x", "/"])
+async def test_unknown_websocket_paths_are_refused(path) -> None:
+    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
+    connected, _ = await communicator.connect()
+    assert connected is False
+    await communicator.disconnect()
