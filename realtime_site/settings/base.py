@@ -104,14 +104,20 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env_str("CHANNEL_LAYER_PREFIX", "asgi"),
+                "capacity": 1000,
+                "expiry": 30,
+            },
         }
     }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "rt",
+            # Lets several deployments (or test runs) share one Redis without mixing counters.
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "rt"),
         }
     }
 else:

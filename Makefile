@@ -1,0 +1,58 @@
+# The README's two commands: `make run` (serve on embedded defaults) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format chromium clean
+
+# Runtime environment: reinstalled when requirements.txt changes.
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+# Test environment: runtime + test/lint tools.
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	@$(BIN)/python manage.py seed_demo > var/seed_demo.out
+	@echo
+	@echo "  Serving on http://$(HOST):$(PORT)/   (admin: http://$(HOST):$(PORT)/admin/)"
+	@echo "  Demo license key: $$(tail -n 1 var/seed_demo.out)"
+	@echo "  Admin user: $(BIN)/python manage.py createsuperuser"
+	@echo
+	@rm -f var/seed_demo.out
+	DJANGO_SETTINGS_MODULE=realtime_site.settings.dev exec $(BIN)/daphne -b $(HOST) -p $(PORT) realtime_site.asgi:application
+
+# Debian's Chromium for the browser tests (Playwright cannot download browsers here).
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "chromium is missing and you are not root: the browser tests will be skipped"; \
+	  fi; \
+	fi
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Browser tests run in their own pytest process (Playwright's sync API and asyncio tests do
+# not mix in one process); the main suite runs last so its summary closes the output.
+test: $(VENV)/.dev chromium lint
+	$(BIN)/pytest -m browser
+	$(BIN)/pytest -m "not browser"
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
