@@ -12,24 +12,11 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from . import services
 from .exports import transcript_as_dict, transcript_as_text
 from .models import Conversation, ConversationItem, MemoryFact
 
-ITEM_FIELDS = (
-    "position",
-    "item_id",
-    "type",
-    "role",
-    "status",
-    "text",
-    "audio_ms",
-    "truncated_at_ms",
-    "call_id",
-    "name",
-    "arguments",
-    "output",
-    "created_at",
-)
+ITEM_FIELDS = ("position", "item_id", *services.ITEM_FIELDS, "created_at")
 
 
 class ConversationItemInline(admin.TabularInline):

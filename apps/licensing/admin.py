@@ -77,21 +77,7 @@ class LicenseAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: License | None = None) -> Any:
         """Key details appear once the license exists."""
-        main = (
-            None,
-            {
-                "fields": (
-                    "name",
-                    "owner",
-                    "notes",
-                    "active",
-                    "expires_at",
-                    "max_concurrent_sessions",
-                    "monthly_audio_minutes_quota",
-                    "allowed_origins",
-                )
-            },
-        )
+        main = (None, {"fields": LicenseForm.Meta.fields})
         if obj is None:
             return (main,)
         return (main, ("Key", {"fields": self.readonly_fields}))

@@ -25,6 +25,20 @@ _TYPE_NAMES = {
     "list_type": "an array",
     "none_required": "null",
 }
+# Numeric bound errors: pydantic kind -> (ctx key, operator, (side, extreme)).
+_BOUNDS = {
+    "greater_than_equal": ("ge", ">=", ("below", "minimum")),
+    "greater_than": ("gt", ">", ("below", "minimum")),
+    "less_than_equal": ("le", "<=", ("above", "maximum")),
+    "less_than": ("lt", "<", ("above", "maximum")),
+}
+# Length errors: pydantic kind -> (what, side, ctx key).
+_LENGTHS = {
+    "string_too_long": ("String", "above", "max_length"),
+    "too_long": ("Array", "above", "max_length"),
+    "string_too_short": ("String", "below", "min_length"),
+    "too_short": ("Array", "below", "min_length"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,38 +131,25 @@ def protocol_error_from_validation(
             param,
             "invalid_type",
         )
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        bound = (
-            ctx.get("ge", ctx.get("gt"))
-            if kind.startswith("greater")
-            else ctx.get("le", ctx.get("lt"))
-        )
+    if kind in _BOUNDS:
+        key, op, side = _BOUNDS[kind]
+        bound = ctx.get(key)
         # The field's kind decides the wording: a float limit is a "Decimal" even for input 3.
         number = "Decimal" if isinstance(bound, float) else "Integer"
-        if kind.startswith("greater"):
-            op = ">=" if "ge" in ctx else ">"
-            code = f"{number.lower()}_below_min_value"
-            text = f"{number} below minimum value. Expected a value {op} {bound}, "
-        else:
-            op = "<=" if "le" in ctx else "<"
-            code = f"{number.lower()}_above_max_value"
-            text = f"{number} above maximum value. Expected a value {op} {bound}, "
-        return ProtocolError(f"{text}but got {value} instead.", param, code)
-    if kind in ("string_too_long", "too_long"):
-        limit = ctx.get("max_length")
-        what = "String" if kind == "string_too_long" else "Array"
         return ProtocolError(
-            f"{what} too long for '{param}'. Expected a maximum length of {limit}.",
+            f"{number} {side[0]} {side[1]} value. Expected a value {op} {bound}, "
+            f"but got {value} instead.",
             param,
-            f"{what.lower()}_above_max_length",
+            f"{number.lower()}_{side[0]}_{side[1][:3]}_value",
         )
-    if kind in ("string_too_short", "too_short"):
-        limit = ctx.get("min_length")
-        what = "String" if kind == "string_too_short" else "Array"
+    if kind in _LENGTHS:
+        what, side, key = _LENGTHS[kind]
+        extreme = "maximum" if side == "above" else "minimum"
         return ProtocolError(
-            f"{what} too short for '{param}'. Expected a minimum length of {limit}.",
+            f"{what} too {'long' if side == 'above' else 'short'} for '{param}'. "
+            f"Expected a {extreme} length of {ctx.get(key)}.",
             param,
-            f"{what.lower()}_below_min_length",
+            f"{what.lower()}_{side}_{extreme[:3]}_length",
         )
     if kind in ("invalid_value", "invalid_type"):
         # Our own PydanticCustomError messages are already phrased for the client.

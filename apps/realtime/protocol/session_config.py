@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 # Tag values of the discriminated unions below; error paths drop them (see errors.py).
@@ -271,17 +271,31 @@ def _check_forced_tool(session: Any) -> Any:
 # --- Sessions --------------------------------------------------------------------------------
 
 
-class RealtimeSessionConfig(WireModel):
+ToolChoice = Annotated[Any, AfterValidator(_validate_tool_choice)]
+MaxOutputTokens = Annotated[Any, AfterValidator(_validate_max_tokens)]
+Modalities = Annotated[list[Literal["text", "audio"]], AfterValidator(_validate_modalities)]
+
+
+class _SessionBase(WireModel):
+    """Fields GA and beta sessions spell the same way."""
+
+    tools: list[Tool] | None = Field(default=None, max_length=128)
+    tool_choice: ToolChoice | None = None
+
+    @model_validator(mode="after")
+    def _forced_tool(self) -> Any:
+        return _check_forced_tool(self)
+
+
+class RealtimeSessionConfig(_SessionBase):
     """GA session config (``session.update``'s ``session``, ``client_secrets``' ``session``)."""
 
     type: Literal["realtime"]
     model: str | None = Field(default=None, min_length=1, max_length=200)
     instructions: str | None = Field(default=None, max_length=100_000)
-    output_modalities: list[Literal["text", "audio"]] | None = None
+    output_modalities: Modalities | None = None
     audio: Audio | None = None
-    tools: list[Tool] | None = Field(default=None, max_length=128)
-    tool_choice: Any = None
-    max_output_tokens: Any = None
+    max_output_tokens: MaxOutputTokens | None = None
     parallel_tool_calls: bool | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     tracing: Literal["auto"] | dict[str, Any] | None = None
@@ -290,32 +304,15 @@ class RealtimeSessionConfig(WireModel):
     reasoning: dict[str, Any] | None = None
     prompt: None = None
 
-    @field_validator("tool_choice")
-    @classmethod
-    def _tool_choice(cls, value: Any) -> Any:
-        return value if value is None else _validate_tool_choice(value)
-
-    @field_validator("max_output_tokens")
-    @classmethod
-    def _max_tokens(cls, value: Any) -> Any:
-        return value if value is None else _validate_max_tokens(value)
-
     @field_validator("output_modalities")
     @classmethod
-    def _modalities(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return value
-        _validate_modalities(value)
-        if len(value) > 1:
+    def _one_modality(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(value) > 1:
             raise PydanticCustomError(
                 "invalid_value",
                 "output_modalities must be ['audio'] or ['text']; both at once are not supported.",
             )
         return value
-
-    @model_validator(mode="after")
-    def _forced_tool(self) -> Any:
-        return _check_forced_tool(self)
 
 
 class BetaTurnDetection(WireModel):
@@ -352,11 +349,11 @@ class BetaClientSecretConfig(WireModel):
     expires_after: BetaExpiresAfter | None = None
 
 
-class BetaSessionConfig(WireModel):
+class BetaSessionConfig(_SessionBase):
     """Beta (``OpenAI-Beta: realtime=v1``) flat session config; xStar and NavTalk speak this."""
 
     model: str | None = Field(default=None, min_length=1, max_length=200)
-    modalities: list[Literal["text", "audio"]] | None = None
+    modalities: Modalities | None = None
     instructions: str | None = Field(default=None, max_length=100_000)
     voice: str | None = Field(default=None, min_length=1, max_length=64)
     input_audio_format: str | None = None
@@ -364,32 +361,11 @@ class BetaSessionConfig(WireModel):
     input_audio_transcription: BetaTranscription | None = None
     input_audio_noise_reduction: NoiseReduction | None = None
     turn_detection: BetaTurnDetection | None = None
-    tools: list[Tool] | None = Field(default=None, max_length=128)
-    tool_choice: Any = None
     temperature: float | None = Field(default=None, ge=0.6, le=1.2)
-    max_response_output_tokens: Any = None
+    max_response_output_tokens: MaxOutputTokens | None = None
     speed: float | None = Field(default=None, ge=0.25, le=1.5)
     tracing: Literal["auto"] | dict[str, Any] | None = None
     client_secret: BetaClientSecretConfig | None = None
-
-    @field_validator("tool_choice")
-    @classmethod
-    def _tool_choice(cls, value: Any) -> Any:
-        return value if value is None else _validate_tool_choice(value)
-
-    @field_validator("max_response_output_tokens")
-    @classmethod
-    def _max_tokens(cls, value: Any) -> Any:
-        return value if value is None else _validate_max_tokens(value)
-
-    @field_validator("modalities")
-    @classmethod
-    def _modalities(cls, value: list[str] | None) -> list[str] | None:
-        return value if value is None else _validate_modalities(value)
-
-    @model_validator(mode="after")
-    def _forced_tool(self) -> Any:
-        return _check_forced_tool(self)
 
 
 # --- Patches and defaults ----------------------------------------------------------------------
