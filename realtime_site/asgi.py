@@ -13,8 +13,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime_site.settings.producti
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from .routing import websocket_urlpatterns  # noqa: E402
+
+if settings.VOICE_WARM_UP:
+    # Models load in the background so the first conversation does not wait for them.
+    from apps.voice.engines import warm_up  # noqa: E402
+
+    warm_up()
 
 application = ProtocolTypeRouter(
     {

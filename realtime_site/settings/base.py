@@ -178,9 +178,23 @@ REALTIME_DEFAULT_INSTRUCTIONS = env_str(
 REALTIME_DEFAULT_VOICE = env_str("REALTIME_DEFAULT_VOICE", "alloy")
 
 # --- Engines and LLM providers: dotted BACKEND paths loaded by apps.core.backends.
-# The embedded offline engines are wired in by the engines issue; until then nothing is
-# configured, and /healthz and /v1/models say so instead of pretending.
-VOICE_ENGINES: dict[str, dict[str, object]] = {}
+# No LLM provider is configured until the embedded llama.cpp provider lands (engines issue);
+# /v1/models says so instead of pretending.
+# Models assembled from their PyPI packages (Whisper halves, Piper with alignments) live here.
+VOICE_MODEL_CACHE = Path(env_str("VOICE_MODEL_CACHE", str(VAR_DIR / "models")))
+VOICE_ENGINES: dict[str, dict[str, object]] = {
+    "vad": {"BACKEND": "apps.voice.vad.silero.SileroVad"},
+    "asr": {
+        "BACKEND": "apps.voice.asr.whisper.WhisperAsr",
+        "OPTIONS": {"cache_dir": str(VOICE_MODEL_CACHE), "cpu_threads": env_int("ASR_THREADS", 2)},
+    },
+    "tts": {
+        "BACKEND": "apps.voice.tts.piper.PiperTts",
+        "OPTIONS": {"cache_dir": str(VOICE_MODEL_CACHE)},
+    },
+}
+# Load the engines in a background thread when the ASGI server starts.
+VOICE_WARM_UP = env_bool("VOICE_WARM_UP", True)
 AGENT_PROVIDERS: dict[str, dict[str, object]] = {}
 # Model names that OpenAI clients send by default are routed to the first provider's default
 # model, so clients work by changing only the base URL. Shell-style patterns.

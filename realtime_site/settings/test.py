@@ -40,3 +40,12 @@ AGENT_PROVIDERS = {
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
+
+VOICE_ENGINES = {
+    "vad": {"BACKEND": "apps.voice.vad.fake.FakeVad"},
+    "asr": {"BACKEND": "apps.voice.asr.fake.FakeAsr", "OPTIONS": {"transcripts": ["hello"]}},
+    "tts": {"BACKEND": "apps.voice.tts.fake.FakeTts"},
+}
+VOICE_WARM_UP = False
+# Real-engine tests share assembled models across runs (var/ is git-ignored runtime state).
+VOICE_MODEL_CACHE = BASE_DIR / "var" / "models"  # noqa: F405

@@ -164,7 +164,15 @@ def test_healthz(client, settings) -> None:
     assert body["providers"]["scripted"]["backend"] == "apps.agent.providers.scripted.ScriptedLlm"
     settings.VOICE_ENGINES = {"vad": {"BACKEND": "apps.voice.vad.fake.FakeVad"}}
     assert client.get("/healthz").json()["engines"] == {
-        "vad": {"backend": "apps.voice.vad.fake.FakeVad"}
+        "vad": {"backend": "apps.voice.vad.fake.FakeVad", "loaded": False}
+    }
+    from apps.voice.engines import get_vad
+
+    get_vad()
+    assert client.get("/healthz").json()["engines"]["vad"] == {
+        "backend": "apps.voice.vad.fake.FakeVad",
+        "loaded": True,
+        "engine": "FakeVad",
     }
 
 

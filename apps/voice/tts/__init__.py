@@ -1,0 +1,1 @@
+"""Speech synthesis engines, text normalisation and the sentence chunker."""

@@ -1,0 +1,62 @@
+"""Test speech made offline by the real engines, and error rates to judge transcripts by."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+ENGLISH_SENTENCES = [
+    "Hello, how are you doing today?",
+    "The weather is sunny and warm this afternoon.",
+    "Please turn on the lights in the kitchen.",
+    "I would like to book a table for two people at seven o'clock.",
+    "What is the capital city of France?",
+    "My favourite colour is green.",
+]
+_NUMBERS = {
+    "0": "zero",
+    "1": "one",
+    "2": "two",
+    "3": "three",
+    "4": "four",
+    "5": "five",
+    "6": "six",
+    "7": "seven",
+    "8": "eight",
+    "9": "nine",
+    "10": "ten",
+    "11": "eleven",
+    "12": "twelve",
+}
+_SPELLING = {"favorite": "favourite", "color": "colour"}
+
+
+def normalise_english(text: str) -> list[str]:
+    words = re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " ")).split()
+    return [_SPELLING.get(_NUMBERS.get(w, w), _NUMBERS.get(w, w)) for w in words]
+
+
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
+
+
+def error_rate(pairs: list[tuple[list[str], list[str]]]) -> float:
+    errors = sum(edit_distance(ref, hyp) for ref, hyp in pairs)
+    return errors / sum(len(ref) for ref, _ in pairs)
+
+
+def with_silence(samples: np.ndarray, rate: int, before_ms: int, after_ms: int) -> np.ndarray:
+    pad = lambda ms: np.zeros(rate * ms // 1000, dtype=np.int16)  # noqa: E731
+    return np.concatenate([pad(before_ms), samples, pad(after_ms)])
+
+
+def noise(rate: int, seconds: float, dbfs: float, seed: int = 7) -> np.ndarray:
+    rms = 10 ** (dbfs / 20)
+    values = np.random.default_rng(seed).normal(0.0, rms, int(rate * seconds))
+    return (np.clip(values, -1, 1) * 32767).astype(np.int16)
