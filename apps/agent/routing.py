@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,21 @@ def on_setting_changed(*, setting: str, **_: Any) -> None:
     """Forget loaded providers when tests change the provider settings."""
     if setting in ("AGENT_PROVIDERS", "AGENT_MODEL_ALIASES"):
         providers.cache_clear()
+
+
+def warm_up() -> threading.Thread:
+    """Load every provider's model in a daemon thread; failures are logged, not raised."""
+
+    def load_all() -> None:
+        for name, provider in providers().items():
+            try:
+                provider.warm_up()
+            except Exception:
+                logger.exception("LLM provider failed to warm up", extra={"provider": name})
+
+    thread = threading.Thread(target=load_all, name="llm-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def available_routes() -> list[Route]:

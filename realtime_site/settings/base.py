@@ -178,8 +178,6 @@ REALTIME_DEFAULT_INSTRUCTIONS = env_str(
 REALTIME_DEFAULT_VOICE = env_str("REALTIME_DEFAULT_VOICE", "alloy")
 
 # --- Engines and LLM providers: dotted BACKEND paths loaded by apps.core.backends.
-# No LLM provider is configured until the embedded llama.cpp provider lands (engines issue);
-# /v1/models says so instead of pretending.
 # Models assembled from their PyPI packages (Whisper halves, Piper with alignments) live here.
 VOICE_MODEL_CACHE = Path(env_str("VOICE_MODEL_CACHE", str(VAR_DIR / "models")))
 VOICE_ENGINES: dict[str, dict[str, object]] = {
@@ -195,7 +193,14 @@ VOICE_ENGINES: dict[str, dict[str, object]] = {
 }
 # Load the engines in a background thread when the ASGI server starts.
 VOICE_WARM_UP = env_bool("VOICE_WARM_UP", True)
-AGENT_PROVIDERS: dict[str, dict[str, object]] = {}
+AGENT_PROVIDERS: dict[str, dict[str, object]] = {
+    # Embedded llama.cpp model: works offline with no API key. Remote OpenAI-compatible
+    # providers are added next to it (see README).
+    "local": {
+        "BACKEND": "apps.agent.providers.embedded.EmbeddedLlm",
+        "OPTIONS": {"cache_dir": str(VOICE_MODEL_CACHE), "n_threads": env_int("LLM_THREADS", 2)},
+    },
+}
 # Model names that OpenAI clients send by default are routed to the first provider's default
 # model, so clients work by changing only the base URL. Shell-style patterns.
 AGENT_MODEL_ALIASES = env_list("AGENT_MODEL_ALIASES", ["gpt-realtime*", "gpt-4o*realtime*"])

@@ -70,9 +70,10 @@ def test_tts_speed_and_pitch(tts) -> None:
     fast = speak_16k(tts, text, speed=1.5)
     slow = speak_16k(tts, text, speed=0.5)
     assert len(fast) < 0.8 * len(normal) < 0.8 * len(slow)
-    # Pitch moves the spectrum, not the duration.
+    # Pitch moves the spectrum, not the speaking rate. (VITS durations are random from run
+    # to run, and piper's fixed silence padding shortens with the shift: hence the range.)
     high = speak_16k(tts, text, pitch=5.0)
-    assert len(high) == pytest.approx(len(normal), rel=0.1)
+    assert 0.8 < len(high) / len(normal) < 1.12
 
     def centroid(x: np.ndarray) -> float:
         spectrum = np.abs(np.fft.rfft(x.astype(np.float32)))

@@ -1,0 +1,329 @@
+"""The embedded LLM: a GGUF model on llama.cpp (llama-cpp-python), fully offline.
+
+* One ``Llama`` per process, driven by one dedicated thread (llama.cpp contexts are not
+  thread-safe); sessions queue for it. Tokens travel to the event loop through a bounded
+  queue, so a slow consumer pauses generation instead of buffering without limit.
+* Prompts are rendered by the GGUF's own chat template. Instructions and tools come first
+  and stay byte-identical across turns, so llama.cpp reuses their KV cache (it keeps the
+  longest common token prefix of consecutive prompts).
+* Tool calls are made by grammar-constrained decoding: when a call is forced, or when the
+  model starts one on its own, the call is (re)generated under a JSON schema built from the
+  tools, so the name is one of the tools and the arguments always parse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from apps.core.ids import call_id
+
+from ..base import (
+    ChatMessage,
+    ChatRequest,
+    Finish,
+    LlmProvider,
+    ProviderError,
+    StreamItem,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+)
+from .gguf import MODELS, assemble
+
+logger = logging.getLogger(__name__)
+
+QUEUE_ITEMS = 256
+# How many characters of a reply to hold back while deciding whether it is a tool call.
+TOOL_SNIFF_CHARS = 12
+_TOOL_STARTS = ("{", "<tool_call>", "```json", "[{")
+
+
+def _wire_messages(messages: list[ChatMessage] | tuple[ChatMessage, ...]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        entry: dict[str, Any] = {"role": message.role, "content": message.content}
+        if message.tool_calls:
+            entry["tool_calls"] = [
+                {
+                    "id": c.call_id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
+                for c in message.tool_calls
+            ]
+        if message.tool_call_id:
+            entry["tool_call_id"] = message.tool_call_id
+        out.append(entry)
+    return out
+
+
+def _answer_messages(messages: Any) -> list[dict[str, Any]]:
+    """The context with tool calls and results written out as plain conversation."""
+    names = {c.call_id: c.name for m in messages for c in m.tool_calls}
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "tool":
+            name = names.get(message.tool_call_id or "", "the function")
+            out.append(
+                {
+                    "role": "user",
+                    "content": f"[{name} returned: {message.content}] "
+                    "Answer my question using this result, in plain words.",
+                }
+            )
+        elif message.tool_calls:
+            calls = "; ".join(f"{c.name}({c.arguments})" for c in message.tool_calls)
+            text = (message.content + " " if message.content else "") + f"[calling {calls}]"
+            out.append({"role": "assistant", "content": text})
+        else:
+            out.append({"role": message.role, "content": message.content})
+    return out
+
+
+def _wire_tools(tools: tuple[ToolSpec, ...] | list[ToolSpec]) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
+        for t in tools
+    ]
+
+
+def call_schema(tools: list[ToolSpec] | tuple[ToolSpec, ...]) -> dict[str, Any]:
+    """JSON schema of one call to any of ``tools``: ``{"name": …, "arguments": {…}}``."""
+    variants = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "enum": [tool.name]},
+                "arguments": tool.parameters or {"type": "object"},
+            },
+            "required": ["name", "arguments"],
+        }
+        for tool in tools
+    ]
+    return variants[0] if len(variants) == 1 else {"anyOf": variants}
+
+
+class EmbeddedLlm(LlmProvider):
+    """llama.cpp with a model from ``gguf.MODELS`` (or any local GGUF via ``model_path``)."""
+
+    package = "llama-cpp-python"
+
+    def __init__(
+        self,
+        cache_dir: str,
+        model: str = "qwen2.5-coder-0.5b-instruct",
+        model_path: str | None = None,
+        n_ctx: int = 4096,
+        n_threads: int = 2,
+        n_batch: int = 256,
+        max_tokens: int = 512,
+    ) -> None:
+        if model_path is None and model not in MODELS:
+            raise ValueError(f"unknown embedded model {model!r}; known: {sorted(MODELS)}")
+        self.model = model
+        self._path = Path(model_path) if model_path else None
+        self._cache_dir = Path(cache_dir)
+        self._settings = {"n_ctx": n_ctx, "n_threads": n_threads, "n_batch": n_batch}
+        self.max_tokens = max_tokens
+        self._llm: Any = None
+        self._load_lock = threading.Lock()
+        # All llama.cpp calls happen on this one thread.
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="llm"
+        )
+
+    def models(self) -> list[str]:
+        """The one model this provider serves."""
+        return [self.model]
+
+    def describe(self) -> dict[str, Any]:
+        """Backend, version, model and whether it is loaded."""
+        return {**super().describe(), "model": self.model, "loaded": self._llm is not None}
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def load(self) -> Any:
+        """Load the model (once); safe to call from any thread."""
+        with self._load_lock:
+            if self._llm is None:
+                from llama_cpp import Llama
+
+                path = self._path or assemble(self.model, self._cache_dir)
+                self._llm = Llama(model_path=str(path), verbose=False, **self._settings)
+                # Free llama.cpp before interpreter teardown, when its library may be gone.
+                atexit.register(self.close)
+            return self._llm
+
+    def close(self) -> None:
+        """Free the model (it is loaded again on the next request)."""
+        with self._load_lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first request."""
+        self.load()
+
+    def metadata(self) -> dict[str, str]:
+        """GGUF metadata of the loaded model (name, architecture, licence…)."""
+        return dict(self.load().metadata)
+
+    # --- generation (runs on the llm thread) -------------------------------------------------
+
+    def _complete(
+        self, request: ChatRequest, *, answer_mode: bool = False, **extra: Any
+    ) -> Iterator[dict[str, Any]]:
+        llm = self.load()
+        messages = (
+            _answer_messages(request.messages)
+            if answer_mode
+            else _wire_messages(tuple(request.messages))
+        )
+        kwargs: dict[str, Any] = {
+            "messages": messages,
+            "max_tokens": request.max_tokens or self.max_tokens,
+            "temperature": 0.0 if request.temperature is None else request.temperature,
+            "stream": True,
+        }
+        if request.tools and not answer_mode:
+            # Passed even when not forced, so the prompt prefix stays the same every turn.
+            kwargs["tools"] = _wire_tools(tuple(request.tools))
+        kwargs.update(extra)
+        return llm.create_chat_completion(**kwargs)
+
+    def _constrained_call(
+        self, request: ChatRequest, stop: threading.Event
+    ) -> Iterator[StreamItem]:
+        tools = tuple(request.tools)
+        if request.tool_choice not in ("auto", "required", "none"):
+            tools = tuple(t for t in tools if t.name == request.tool_choice) or tools
+        schema = call_schema(tools)
+        text = ""
+        count = 0
+        for chunk in self._complete(
+            request, response_format={"type": "json_object", "schema": schema}
+        ):
+            if stop.is_set():
+                return
+            text += chunk["choices"][0]["delta"].get("content") or ""
+            count += 1
+        try:
+            call = json.loads(text)
+        except json.JSONDecodeError as exc:
+            # Only when max_tokens cut the JSON short: the grammar allows nothing else.
+            raise ProviderError("The model's tool call did not fit in max_output_tokens.") from exc
+        yield ToolCall(
+            call_id=call_id(),
+            name=call["name"],
+            arguments=json.dumps(call["arguments"], ensure_ascii=False),
+        )
+        yield Finish(
+            "tool_calls", prompt_tokens=max(0, self._llm.n_tokens - count), completion_tokens=count
+        )
+
+    def generate(self, request: ChatRequest, stop: threading.Event) -> Iterator[StreamItem]:
+        """The reply as a blocking stream of items (call from the llm thread)."""
+        forced = bool(request.tools) and request.tool_choice not in ("auto", "none")
+        if forced:
+            yield from self._constrained_call(request, stop)
+            return
+        # Small models answer a tool result by repeating the call, and speak tool JSON when
+        # calls are disallowed; with the tools left out of the prompt and the results given
+        # as text, they answer in words. (This turn's prompt then misses the tools' KV cache.)
+        answer_mode = bool(request.tools) and (
+            request.tool_choice == "none"
+            or (bool(request.messages) and request.messages[-1].role == "tool")
+        )
+        sniffing = bool(request.tools) and request.tool_choice == "auto" and not answer_mode
+        held = ""
+        count = 0
+        reason = "stop"
+        for chunk in self._complete(request, answer_mode=answer_mode):
+            if stop.is_set():
+                return
+            choice = chunk["choices"][0]
+            piece = choice["delta"].get("content") or ""
+            if choice.get("finish_reason") == "length":
+                reason = "length"
+            if not piece:
+                continue
+            count += 1
+            if sniffing:
+                held += piece
+                stripped = held.lstrip()
+                if any(stripped.startswith(s) or s.startswith(stripped) for s in _TOOL_STARTS) and (
+                    len(stripped) < TOOL_SNIFF_CHARS
+                ):
+                    continue
+                if any(stripped.startswith(s) for s in _TOOL_STARTS):
+                    # The model is calling a tool: regenerate the call under the schema. The
+                    # prompt is unchanged, so its KV cache is reused.
+                    yield from self._constrained_call(request, stop)
+                    return
+                sniffing = False
+                piece, held = held, ""
+            yield TextDelta(piece)
+        if held.strip():
+            yield TextDelta(held)
+        yield Finish(
+            reason, prompt_tokens=max(0, self._llm.n_tokens - count), completion_tokens=count
+        )
+
+    # --- async bridge ----------------------------------------------------------------------
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        """Run ``generate`` on the llm thread and hand its items to the event loop."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[StreamItem | BaseException | None] = asyncio.Queue(maxsize=QUEUE_ITEMS)
+        stop = threading.Event()
+
+        def put(item: StreamItem | BaseException | None) -> bool:
+            # Blocks the llm thread while the queue is full (backpressure), but gives up
+            # as soon as the consumer has gone away.
+            future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+            while True:
+                try:
+                    future.result(timeout=0.1)
+                    return True
+                except concurrent.futures.TimeoutError:
+                    if stop.is_set():
+                        future.cancel()
+                        return False
+
+        def work() -> None:
+            try:
+                for item in self.generate(request, stop):
+                    if not put(item):
+                        return
+            except ProviderError as exc:
+                put(exc)
+            except Exception as exc:  # llama.cpp failures become one clear provider error
+                logger.exception("embedded LLM failed")
+                put(ProviderError(f"The embedded model failed: {type(exc).__name__}"))
+            finally:
+                put(None)
+
+        worker = loop.run_in_executor(self._executor, work)
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            await asyncio.shield(worker)
