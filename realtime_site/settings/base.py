@@ -194,13 +194,52 @@ VOICE_ENGINES: dict[str, dict[str, object]] = {
 # Load the engines in a background thread when the ASGI server starts.
 VOICE_WARM_UP = env_bool("VOICE_WARM_UP", True)
 AGENT_PROVIDERS: dict[str, dict[str, object]] = {
-    # Embedded llama.cpp model: works offline with no API key. Remote OpenAI-compatible
-    # providers are added next to it (see README).
+    # Embedded llama.cpp model: works offline with no API key, and is the default route.
     "local": {
         "BACKEND": "apps.agent.providers.embedded.EmbeddedLlm",
         "OPTIONS": {"cache_dir": str(VOICE_MODEL_CACHE), "n_threads": env_int("LLM_THREADS", 2)},
     },
 }
+# Remote OpenAI-compatible providers join when their key (or URL) is in the environment;
+# `model@Provider` picks one explicitly (e.g. qwen-max@DashScope).
+_REMOTE_PRESETS = [
+    # name, preset, key variable, models variable, default models
+    ("OpenAI", "openai", "OPENAI_API_KEY", "OPENAI_MODELS", "gpt-4o-mini,gpt-4o"),
+    (
+        "DashScope",
+        "dashscope",
+        "DASHSCOPE_API_KEY",
+        "DASHSCOPE_MODELS",
+        "qwen-max,qwen-plus,qwen-turbo",
+    ),
+    ("DeepSeek", "deepseek", "DEEPSEEK_API_KEY", "DEEPSEEK_MODELS", "deepseek-chat"),
+]
+for _name, _preset, _key_var, _models_var, _default in _REMOTE_PRESETS:
+    if env_str(_key_var):
+        AGENT_PROVIDERS[_name] = {
+            "BACKEND": "apps.agent.providers.openai_compat.OpenAICompatLlm",
+            "OPTIONS": {
+                "preset": _preset,
+                "api_key_env": _key_var,
+                "models": env_list(_models_var, _default.split(",")),
+                "name": _name,
+            },
+        }
+for _name, _url_var, _models_var in (
+    ("Ollama", "OLLAMA_BASE_URL", "OLLAMA_MODELS"),
+    ("vLLM", "VLLM_BASE_URL", "VLLM_MODELS"),
+    ("remote", "LLM_BASE_URL", "LLM_MODELS"),
+):
+    if env_str(_url_var) and env_list(_models_var, []):
+        AGENT_PROVIDERS[_name] = {
+            "BACKEND": "apps.agent.providers.openai_compat.OpenAICompatLlm",
+            "OPTIONS": {
+                "base_url": env_str(_url_var),
+                "api_key_env": "LLM_API_KEY" if _name == "remote" else None,
+                "models": env_list(_models_var, []),
+                "name": _name,
+            },
+        }
 # Model names that OpenAI clients send by default are routed to the first provider's default
 # model, so clients work by changing only the base URL. Shell-style patterns.
 AGENT_MODEL_ALIASES = env_list("AGENT_MODEL_ALIASES", ["gpt-realtime*", "gpt-4o*realtime*"])
