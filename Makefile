@@ -7,7 +7,7 @@ PORT ?= 8000
 # Portable llama.cpp build: GGML_NATIVE would enable AMX kernels that segfault on our CPUs.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF
 
-.PHONY: run test lint format chromium clean
+.PHONY: run test lint format chromium clean bench
 
 # Runtime environment: reinstalled when requirements.txt changes.
 $(VENV)/.runtime: requirements.txt requirements-llm.txt requirements-models.txt
@@ -61,3 +61,6 @@ test: $(VENV)/.dev chromium lint
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/engines.py
