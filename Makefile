@@ -7,7 +7,7 @@ PORT ?= 8000
 # Portable llama.cpp build: GGML_NATIVE would enable AMX kernels that segfault on our CPUs.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF
 
-.PHONY: run test lint format chromium clean bench
+.PHONY: run test test-deps lint format chromium clean bench
 
 # Runtime environment: reinstalled when requirements.txt changes.
 $(VENV)/.runtime: requirements.txt requirements-llm.txt requirements-models.txt
@@ -53,9 +53,12 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Everything `make test` needs installed (CI runs this with network, then the tests without).
+test-deps: $(VENV)/.dev chromium
+
 # Browser tests run in their own pytest process (Playwright's sync API and asyncio tests do
 # not mix in one process); the main suite runs last so its summary closes the output.
-test: $(VENV)/.dev chromium lint
+test: test-deps lint
 	$(BIN)/pytest -m browser
 	$(BIN)/pytest -m "not browser"
 
