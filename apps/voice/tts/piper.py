@@ -18,6 +18,7 @@ from apps.core.audio import resample
 
 from .base import Phoneme, SpeechChunk, TtsEngine, VoiceSpec, pitch_ratio
 from .chunker import split_sentences
+from .normalize import normalize_en
 
 try:
     from piper import PiperVoice, SynthesisConfig
@@ -85,7 +86,7 @@ class PiperTts(TtsEngine):
         """One chunk per sentence, split by our chunker so each chunk knows its text."""
         ratio = pitch_ratio(voice.pitch)
         config = SynthesisConfig(length_scale=ratio / max(0.25, min(voice.speed, 1.5)))
-        for sentence in split_sentences(text):
+        for sentence in split_sentences(normalize_en(text)):
             parts = list(
                 self._voice.synthesize(sentence, syn_config=config, include_alignments=True)
             )
