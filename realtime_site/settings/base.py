@@ -203,6 +203,25 @@ VOICE_ENGINES: dict[str, dict[str, object]] = {
         },
     },
 }
+# Remote OpenAI-compatible speech services replace the embedded ASR/TTS when configured.
+if env_str("ASR_BASE_URL"):
+    VOICE_ENGINES["asr"] = {
+        "BACKEND": "apps.voice.remote.RemoteAsr",
+        "OPTIONS": {
+            "base_url": env_str("ASR_BASE_URL"),
+            "model": env_str("ASR_MODEL", "whisper-1"),
+            "api_key_env": "ASR_API_KEY",
+        },
+    }
+if env_str("TTS_BASE_URL"):
+    VOICE_ENGINES["tts"] = {
+        "BACKEND": "apps.voice.remote.RemoteTts",
+        "OPTIONS": {
+            "base_url": env_str("TTS_BASE_URL"),
+            "model": env_str("TTS_MODEL", "tts-1"),
+            "api_key_env": "TTS_API_KEY",
+        },
+    }
 # Load the engines in a background thread when the ASGI server starts.
 VOICE_WARM_UP = env_bool("VOICE_WARM_UP", True)
 AGENT_PROVIDERS: dict[str, dict[str, object]] = {

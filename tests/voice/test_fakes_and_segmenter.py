@@ -153,3 +153,13 @@ def test_commands_with_fakes(tmp_path, capsys) -> None:
         call_command("say", "x", "--out", str(out), "--speed", "3")
     with pytest.raises(CommandError):
         call_command("transcribe", str(tmp_path / "missing.wav"))
+
+
+def test_voice_spec_combines_voice_and_session_speed() -> None:
+    from apps.voice.catalogue import voice_spec
+    from apps.voice.models import Voice
+
+    voice = Voice(slug="sage", engine_voice="joe", speed=0.95, pitch=3.0)
+    assert voice_spec(voice) == VoiceSpec("joe", speed=0.95, pitch=3.0)
+    assert voice_spec(voice, speed=1.5).speed == pytest.approx(1.425)
+    assert voice_spec(voice, speed=0.1).speed == 0.25

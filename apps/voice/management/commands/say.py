@@ -8,9 +8,9 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.core.wav import write_wav_mono
+from apps.voice.catalogue import voice_spec
 from apps.voice.engines import get_tts
 from apps.voice.models import Voice
-from apps.voice.tts.base import VoiceSpec
 
 
 class Command(BaseCommand):
@@ -36,12 +36,9 @@ class Command(BaseCommand):
             raise CommandError(
                 f"unknown voice {options['voice']!r}; run seed_demo or add it in the admin"
             )
-        spec = VoiceSpec(
-            engine_voice=voice.engine_voice,
-            speed=max(0.25, min(1.5, voice.speed * options["speed"])),
-            pitch=voice.pitch,
+        chunks = list(
+            get_tts().synthesize(options["text"], voice_spec(voice, speed=options["speed"]))
         )
-        chunks = list(get_tts().synthesize(options["text"], spec))
         if not chunks:
             raise CommandError("nothing to say: the text has no words")
         rate = chunks[0].sample_rate
