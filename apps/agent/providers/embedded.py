@@ -26,7 +26,6 @@ from typing import Any
 from apps.core.ids import call_id
 
 from ..base import (
-    ChatMessage,
     ChatRequest,
     Finish,
     LlmProvider,
@@ -36,6 +35,7 @@ from ..base import (
     ToolCall,
     ToolSpec,
 )
+from .chat_format import chat_messages, chat_tools
 from .gguf import MODELS, assemble
 
 logger = logging.getLogger(__name__)
@@ -44,34 +44,6 @@ QUEUE_ITEMS = 256
 # How many characters of a reply to hold back while deciding whether it is a tool call.
 TOOL_SNIFF_CHARS = 12
 _TOOL_STARTS = ("{", "<tool_call>", "```json", "[{")
-
-
-def _wire_messages(messages: list[ChatMessage] | tuple[ChatMessage, ...]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        entry: dict[str, Any] = {"role": message.role, "content": message.content}
-        if message.tool_calls:
-            # Qwen-style templates apply `tojson` to the arguments: hand them an object, or a
-            # string would be encoded twice.
-            entry["tool_calls"] = [
-                {
-                    "id": c.call_id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": _as_object(c.arguments)},
-                }
-                for c in message.tool_calls
-            ]
-        if message.tool_call_id:
-            entry["tool_call_id"] = message.tool_call_id
-        out.append(entry)
-    return out
-
-
-def _as_object(arguments: str) -> Any:
-    try:
-        return json.loads(arguments)
-    except json.JSONDecodeError:
-        return arguments
 
 
 def _answer_messages(messages: Any) -> list[dict[str, Any]]:
@@ -95,16 +67,6 @@ def _answer_messages(messages: Any) -> list[dict[str, Any]]:
         else:
             out.append({"role": message.role, "content": message.content})
     return out
-
-
-def _wire_tools(tools: tuple[ToolSpec, ...] | list[ToolSpec]) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "function",
-            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-        }
-        for t in tools
-    ]
 
 
 def call_schema(tools: list[ToolSpec] | tuple[ToolSpec, ...]) -> dict[str, Any]:
@@ -198,7 +160,8 @@ class EmbeddedLlm(LlmProvider):
         messages = (
             _answer_messages(request.messages)
             if answer_mode
-            else _wire_messages(tuple(request.messages))
+            # Qwen-style templates apply `tojson` to tool arguments: give them objects.
+            else chat_messages(request.messages, arguments_as_object=True)
         )
         kwargs: dict[str, Any] = {
             "messages": messages,
@@ -208,7 +171,7 @@ class EmbeddedLlm(LlmProvider):
         }
         if request.tools and not answer_mode:
             # Passed even when not forced, so the prompt prefix stays the same every turn.
-            kwargs["tools"] = _wire_tools(tuple(request.tools))
+            kwargs["tools"] = chat_tools(request.tools)
         kwargs.update(extra)
         return llm.create_chat_completion(**kwargs)
 

@@ -21,7 +21,6 @@ import httpx2 as httpx
 from apps.core.ids import call_id
 
 from ..base import (
-    ChatMessage,
     ChatRequest,
     Finish,
     LlmProvider,
@@ -30,6 +29,7 @@ from ..base import (
     TextDelta,
     ToolCall,
 )
+from .chat_format import chat_messages, chat_tools
 
 logger = logging.getLogger(__name__)
 
@@ -49,42 +49,16 @@ _FINISH = {
 }
 
 
-def _message(message: ChatMessage) -> dict[str, Any]:
-    entry: dict[str, Any] = {"role": message.role, "content": message.content}
-    if message.tool_calls:
-        entry["tool_calls"] = [
-            {
-                "id": c.call_id,
-                "type": "function",
-                "function": {"name": c.name, "arguments": c.arguments},
-            }
-            for c in message.tool_calls
-        ]
-    if message.tool_call_id:
-        entry["tool_call_id"] = message.tool_call_id
-    return entry
-
-
 def request_body(request: ChatRequest) -> dict[str, Any]:
     """The chat-completions request for a ``ChatRequest``."""
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": [_message(m) for m in request.messages],
+        "messages": chat_messages(request.messages),
         "stream": True,
         "stream_options": {"include_usage": True},
     }
     if request.tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": t.parameters,
-                },
-            }
-            for t in request.tools
-        ]
+        body["tools"] = chat_tools(request.tools)
         if request.tool_choice in ("auto", "none", "required"):
             body["tool_choice"] = request.tool_choice
         else:
