@@ -29,6 +29,8 @@ def project_env(var_dir: Path, **extra: str) -> dict[str, str]:
         VAR_DIR=str(var_dir),
         DATABASE_URL=f"sqlite:///{var_dir / 'db.sqlite3'}",
         PYTHONUNBUFFERED="1",
+        # Share the models `make` assembled rather than needing them in every temp state dir.
+        VOICE_MODEL_CACHE=str(ROOT / "var" / "models"),
         DEBUG="false",
     )
     env.update(extra)

