@@ -7,10 +7,13 @@ in and on the way out.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from .client_events import EVENT_MODELS
 from .errors import ProtocolError, protocol_error_from_validation
 from .session_config import (
     BetaSessionConfig,
@@ -38,11 +41,15 @@ _OUTPUT_ONLY_FORMATS = {"MonoMp3"}
 
 
 class CodecError(Exception):
-    """Client input that cannot be decoded; carries the OpenAI-shaped description."""
+    """Client input that cannot be decoded; carries the OpenAI-shaped description.
 
-    def __init__(self, error: ProtocolError) -> None:
+    ``event_id`` is the client's id of the event that failed, echoed in the ``error`` event.
+    """
+
+    def __init__(self, error: ProtocolError, *, event_id: str | None = None) -> None:
         super().__init__(error.message)
         self.error = error
+        self.event_id = event_id
 
 
 def _join(prefix: str | None, name: str) -> str:
@@ -224,3 +231,122 @@ def session_to_beta(
         "speed": audio_out["speed"],
         "tracing": session["tracing"],
     }
+
+
+# --- client events ---------------------------------------------------------------------------
+
+# Beta spells assistant content "text"/"audio"; GA says "output_text"/"output_audio".
+_BETA_CONTENT = {"text": "output_text", "audio": "output_audio"}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEvent:
+    """A valid client event; for ``session.update``, also its GA-shaped config patch."""
+
+    event: Any
+    session_patch: dict[str, Any] | None = None
+
+
+def _beta_item(item: Any) -> Any:
+    if isinstance(item, dict) and isinstance(item.get("content"), list):
+        item = dict(item)
+        item["content"] = [
+            {**part, "type": _BETA_CONTENT[part["type"]]}
+            if isinstance(part, dict)
+            and isinstance(part.get("type"), str)
+            and part["type"] in _BETA_CONTENT
+            else part
+            for part in item["content"]
+        ]
+    return item
+
+
+def _beta_response(response: Any) -> Any:
+    """Beta ``response.create`` overrides in GA shape (unknown keys are left for validation)."""
+    if not isinstance(response, dict):
+        return response
+    out = dict(response)
+    if "modalities" in out:
+        modalities = out.pop("modalities")
+        out["output_modalities"] = (
+            (["audio"] if "audio" in modalities else ["text"])
+            if isinstance(modalities, list) and modalities
+            else modalities
+        )
+    if "max_response_output_tokens" in out:
+        out["max_output_tokens"] = out.pop("max_response_output_tokens")
+    audio: dict[str, Any] = {}
+    if "voice" in out:
+        audio["voice"] = out.pop("voice")
+    if "output_audio_format" in out:
+        name = out.pop("output_audio_format")
+        if not isinstance(name, str):
+            raise CodecError(
+                ProtocolError(
+                    "Invalid type for 'response.output_audio_format': expected a string.",
+                    "response.output_audio_format",
+                    "invalid_type",
+                )
+            )
+        audio["format"] = _beta_format(name, field="output_audio_format", prefix="response")
+    if audio:
+        out["audio"] = {"output": audio}
+    if isinstance(out.get("input"), list):
+        out["input"] = [_beta_item(item) for item in out["input"]]
+    return out
+
+
+def parse_client_event(raw: str | bytes, *, dialect: Dialect) -> ParsedEvent:
+    """Decode one frame into a validated client event.
+
+    Raises:
+        CodecError: Bad JSON, not an object, unknown ``type``, or an invalid field. The error
+            names the field (``param``) and carries the client's ``event_id`` when there is one.
+    """
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise CodecError(
+            ProtocolError("The event is not valid JSON.", None, "invalid_json")
+        ) from None
+    if not isinstance(data, dict):
+        raise CodecError(ProtocolError("The event must be a JSON object.", None, "invalid_type"))
+    event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise CodecError(
+            ProtocolError(
+                "Missing required parameter: 'type'.", "type", "missing_required_parameter"
+            ),
+            event_id=event_id,
+        )
+    model = EVENT_MODELS.get(kind)
+    if model is None:
+        supported = ", ".join(f"'{name}'" for name in sorted(EVENT_MODELS))
+        raise CodecError(
+            ProtocolError(
+                f"Invalid value: '{kind[:64]}'. Supported values are: {supported}.",
+                "type",
+                "invalid_value",
+            ),
+            event_id=event_id,
+        )
+    if dialect == "beta":
+        if kind == "conversation.item.create":
+            data = {**data, "item": _beta_item(data.get("item"))}
+        elif kind == "response.create" and "response" in data:
+            try:
+                data = {**data, "response": _beta_response(data["response"])}
+            except CodecError as exc:
+                raise CodecError(exc.error, event_id=event_id) from None
+    try:
+        event = model.model_validate(data)
+    except ValidationError as exc:
+        raise CodecError(protocol_error_from_validation(exc), event_id=event_id) from None
+    patch = None
+    if kind == "session.update":
+        try:
+            patch = parse_session_config(event.session, dialect=dialect, prefix="session")
+        except CodecError as exc:
+            raise CodecError(exc.error, event_id=event_id) from None
+    return ParsedEvent(event=event, session_patch=patch)

@@ -99,15 +99,15 @@ def protocol_error_from_validation(
     loc = tuple(err.get("loc", ()))
     ctx = err.get("ctx") or {}
     value = err.get("input")
-    if not loc and isinstance(ctx.get("field"), str):
+    if isinstance(ctx.get("field"), str):
         # Cross-field checks run on the whole object; they say which field they are about.
-        loc = (ctx["field"],)
+        loc = (*loc, ctx["field"])
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         loc = (*loc, ctx.get("discriminator", "'type'").strip("'"))
     param = param_path(loc, prefix=prefix)
     if kind == "extra_forbidden":
         return ProtocolError(f"Unknown parameter: '{param}'.", param, "unknown_parameter")
-    if kind in ("missing", "union_tag_not_found"):
+    if kind in ("missing", "union_tag_not_found", "missing_required_parameter"):
         return ProtocolError(
             f"Missing required parameter: '{param}'.", param, "missing_required_parameter"
         )
