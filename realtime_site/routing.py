@@ -1,4 +1,4 @@
-"""WebSocket routes. Realtime consumers are added by the realtime app; unknown paths are refused."""
+"""WebSocket routes: the realtime app's, then a catch-all that refuses unknown paths."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import re_path
+
+from apps.realtime.routing import websocket_urlpatterns as realtime_urlpatterns
 
 
 class UnknownPathConsumer(AsyncWebsocketConsumer):
@@ -22,4 +24,7 @@ class UnknownPathConsumer(AsyncWebsocketConsumer):
         """Never reached: the connection is refused in connect()."""
 
 
-websocket_urlpatterns = [re_path(r"^.*$", UnknownPathConsumer.as_asgi())]
+websocket_urlpatterns = [
+    *realtime_urlpatterns,
+    re_path(r"^.*$", UnknownPathConsumer.as_asgi()),
+]

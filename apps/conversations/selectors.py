@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Sum
 from django.utils import timezone
 
-from .models import Conversation
+from .models import Conversation, ConversationItem
 
 
 def month_start(now: datetime) -> datetime:
@@ -23,3 +23,39 @@ def license_audio_ms_this_month(*, license_id: int, now: datetime | None = None)
         license_id=license_id, started_at__gte=month_start(now)
     ).aggregate(inp=Sum("input_audio_ms"), out=Sum("output_audio_ms"))
     return int(totals["inp"] or 0) + int(totals["out"] or 0)
+
+
+def license_open_sessions(*, license_id: int, max_age_s: int, now: datetime | None = None) -> int:
+    """Sessions of a license that have not ended (and are young enough to still be live).
+
+    Shared by every worker through the database. A worker that died without ending its
+    sessions cannot hold slots for longer than the maximum session length.
+    """
+    now = now or timezone.now()
+    return Conversation.objects.filter(
+        license_id=license_id,
+        ended_at__isnull=True,
+        started_at__gte=now - timedelta(seconds=max_age_s),
+    ).count()
+
+
+def user_recent_messages(*, license_id: int, user_id: str, limit: int) -> list[tuple[str, str]]:
+    """The last ``limit`` (role, text) messages of one end user's earlier sessions, oldest first.
+
+    Function calls and empty or system items are left out; truncated assistant items hold
+    only what was heard, since that is what is saved.
+    """
+    if not user_id or limit <= 0:
+        return []
+    rows = (
+        ConversationItem.objects.filter(
+            conversation__license_id=license_id,
+            conversation__user_id=user_id,
+            type=ConversationItem.Type.MESSAGE,
+            role__in=[ConversationItem.Role.USER, ConversationItem.Role.ASSISTANT],
+        )
+        .exclude(text="")
+        .order_by("-conversation__started_at", "-position")
+        .values_list("role", "text")[:limit]
+    )
+    return [(role, text) for role, text in reversed(list(rows))]

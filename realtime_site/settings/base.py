@@ -176,6 +176,24 @@ REALTIME_DEFAULT_INSTRUCTIONS = env_str(
     "You are a helpful, friendly voice assistant. Keep answers short and conversational.",
 )
 REALTIME_DEFAULT_VOICE = env_str("REALTIME_DEFAULT_VOICE", "alloy")
+# Realtime sessions (WebSocket and WebRTC).
+# Longest session, as OpenAI GA; then `session_expired` and a close.
+REALTIME_MAX_SESSION_S = env_int("REALTIME_MAX_SESSION_S", 3600)
+# Largest client event accepted; bigger ones get an `error` (Daphne itself is started with a
+# 16 MiB cap, so events up to that size reach us and get a proper answer).
+REALTIME_MAX_EVENT_BYTES = env_int("REALTIME_MAX_EVENT_BYTES", 8 * 1024 * 1024)
+# How far ahead of real time output audio deltas are sent over WebSocket.
+REALTIME_AUDIO_LEAD_MS = env_int("REALTIME_AUDIO_LEAD_MS", 1000)
+REALTIME_MAX_RESPONSES_PER_MINUTE = env_int("REALTIME_MAX_RESPONSES_PER_MINUTE", 60)
+# Audio a manual-commit buffer may hold, and audio that may wait to be processed.
+REALTIME_MAX_INPUT_BUFFER_MS = env_int("REALTIME_MAX_INPUT_BUFFER_MS", 120_000)
+REALTIME_MAX_PENDING_INPUT_MS = env_int("REALTIME_MAX_PENDING_INPUT_MS", 10_000)
+# Earlier messages of the same userId put before a new session's conversation.
+REALTIME_HISTORY_MESSAGES = env_int("REALTIME_HISTORY_MESSAGES", 20)
+# Threads for blocking engine calls, shared by all sessions of a process.
+REALTIME_AUDIO_WORKERS = env_int("REALTIME_AUDIO_WORKERS", 2)
+REALTIME_ASR_WORKERS = env_int("REALTIME_ASR_WORKERS", 1)
+REALTIME_TTS_WORKERS = env_int("REALTIME_TTS_WORKERS", 2)
 
 # --- Engines and LLM providers: dotted BACKEND paths loaded by apps.core.backends.
 # Models assembled from their PyPI packages (Whisper halves, Piper with alignments) live here.

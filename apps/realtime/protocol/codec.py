@@ -350,3 +350,79 @@ def parse_client_event(raw: str | bytes, *, dialect: Dialect) -> ParsedEvent:
         except CodecError as exc:
             raise CodecError(exc.error, event_id=event_id) from None
     return ParsedEvent(event=event, session_patch=patch)
+
+
+# --- server events -----------------------------------------------------------------------------
+
+# GA event name -> beta name, for the events beta spells differently.
+_BETA_EVENT_NAMES = {
+    "response.output_text.delta": "response.text.delta",
+    "response.output_text.done": "response.text.done",
+    "response.output_audio.delta": "response.audio.delta",
+    "response.output_audio.done": "response.audio.done",
+    "response.output_audio_transcript.delta": "response.audio_transcript.delta",
+    "response.output_audio_transcript.done": "response.audio_transcript.done",
+    # Beta announces a new item once, as "created"; GA has "added" (and "done" when final).
+    "conversation.item.added": "conversation.item.created",
+}
+# GA events beta clients have no model for; they are not sent on a beta session.
+_GA_ONLY_EVENTS = frozenset({"conversation.item.done", "input_audio_buffer.timeout_triggered"})
+_GA_TO_BETA_CONTENT = {"output_text": "text", "output_audio": "audio"}
+
+
+def _beta_item_out(item: dict[str, Any]) -> dict[str, Any]:
+    content = item.get("content")
+    if not content:
+        return item
+    return {
+        **item,
+        "content": [
+            {**part, "type": _GA_TO_BETA_CONTENT.get(part.get("type"), part.get("type"))}
+            for part in content
+        ],
+    }
+
+
+def _beta_response_out(response: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in response.items() if k not in ("output_modalities", "audio")}
+    modalities = response.get("output_modalities") or ["audio"]
+    out["modalities"] = ["text"] if modalities == ["text"] else ["audio", "text"]
+    output = (response.get("audio") or {}).get("output") or {}
+    if "voice" in output:
+        voice = output["voice"]
+        out["voice"] = voice["id"] if isinstance(voice, dict) else voice
+    if "format" in output:
+        out["output_audio_format"] = beta_format_name(output["format"])
+    out["output"] = [_beta_item_out(item) for item in response.get("output") or []]
+    return out
+
+
+def render_server_event(
+    event: dict[str, Any], *, dialect: Dialect, session_id: str, expires_at: int = 0
+) -> dict[str, Any] | None:
+    """Spell one GA-shaped server event for the client's dialect.
+
+    The session builds every event GA-shaped, with ``session.created``/``session.updated``
+    carrying the canonical config; this renders that config as a ``realtime.session`` object.
+
+    Returns:
+        The event to send, or None when the dialect has no such event.
+    """
+    kind = event["type"]
+    if kind in ("session.created", "session.updated"):
+        render = session_to_ga if dialect == "ga" else session_to_beta
+        return {
+            **event,
+            "session": render(event["session"], session_id=session_id, expires_at=expires_at),
+        }
+    if dialect == "ga":
+        return event
+    if kind in _GA_ONLY_EVENTS:
+        return None
+    out = dict(event)
+    out["type"] = _BETA_EVENT_NAMES.get(kind, kind)
+    if isinstance(out.get("item"), dict):
+        out["item"] = _beta_item_out(out["item"])
+    if isinstance(out.get("response"), dict):
+        out["response"] = _beta_response_out(out["response"])
+    return out

@@ -99,6 +99,11 @@ class VadStream:
         """Whether the stream is inside a speech turn."""
         return self._speaking
 
+    @property
+    def silence_ms(self) -> int:
+        """Inside a turn: how long the voice has been quiet (0 while it is heard)."""
+        return self._silence_frames * FRAME_MS if self._speaking else 0
+
     def push(self, samples: np.ndarray) -> list[VadEvent]:
         """Feed 16 kHz samples (int16 or float32, any length); return the events they caused."""
         if samples.dtype == np.int16:

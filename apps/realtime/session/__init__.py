@@ -1,0 +1,1 @@
+"""The transport-agnostic realtime session (see ``session.RealtimeSession``)."""

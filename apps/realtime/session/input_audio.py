@@ -1,0 +1,537 @@
+"""Inbound audio: decode, resample to 16 kHz, detect turns, commit user audio items.
+
+Appends, commits, clears and format changes go through one bounded queue in arrival
+order and are handled by one task per session, so a commit always sees every append sent
+before it. The CPU work of each append (decode, resample, VAD) runs in the audio executor.
+
+Overflow policies:
+
+* Queue: at most ``limits.max_pending_input_ms`` of audio (and 512 operations) may wait;
+  a client sending faster than that gets an error for the refused append, nothing else.
+* Buffer: with turn detection off, the buffer holds at most ``limits.max_input_buffer_ms``;
+  appends beyond it are refused with ``input_audio_buffer_full``. With turn detection on,
+  silence is trimmed to the prefix padding, and a turn longer than the cap is ended there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from apps.core.audio import StreamResampler
+from apps.core.audio_codecs import (
+    AudioDecoder,
+    UnsupportedFormat,
+    bytes_per_ms,
+    format_rate,
+    make_decoder,
+)
+from apps.core.ids import item_id as new_item_id
+from apps.voice.vad.base import VadParams, VadStream
+
+from .conversation import Item
+from .deps import Usage
+from .errors import ClientError
+
+if TYPE_CHECKING:
+    from .session import RealtimeSession
+
+logger = logging.getLogger(__name__)
+
+RATE = 16_000
+SAMPLES_PER_MS = RATE // 1000
+MAX_QUEUED_OPS = 512
+MIN_COMMIT_MS = 100
+# A speculative decode starts once the voice has dropped for this long inside a turn.
+SPECULATE_AFTER_MS = 160
+# semantic_vad: the longest wait for the end of a turn, and how soon a finished-sounding
+# sentence ends it (OpenAI documents 8/4/2 s maxima for low/medium/high).
+SEMANTIC_MAX_WAIT_MS = {"low": 8_000, "medium": 4_000, "high": 2_000, "auto": 4_000}
+SEMANTIC_DONE_MS = 500
+_FINISHED = re.compile(r"[.?!。？！…]['\"”’)]*\s*$")
+OPUS_PACKET_MS = 20
+
+
+@dataclass(slots=True)
+class _Op:
+    kind: Literal["append", "commit", "clear", "configure", "idle"]
+    data: bytes = b""
+    event_id: str | None = None
+    ms: float = 0.0
+
+
+@dataclass(slots=True)
+class _Speculation:
+    speech_end: int
+    """Absolute 16 kHz sample where the pause it covers began."""
+    task: asyncio.Task[str]
+
+
+class InputAudio:
+    """The input audio buffer and turn detection of one session."""
+
+    def __init__(self, session: RealtimeSession) -> None:
+        self.session = session
+        self._queue: asyncio.Queue[_Op] = asyncio.Queue(maxsize=MAX_QUEUED_OPS)
+        self._pending_ms = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._format: dict[str, Any] | None = None
+        self._decoder: AudioDecoder | None = None
+        self._resampler: StreamResampler | None = None
+        self._turn_detection: dict[str, Any] | None = None
+        self._vad: VadStream | None = None
+        self._vad_origin = 0  # absolute sample where the current VAD stream started
+        self._chunks: list[np.ndarray] = []
+        self._start = 0  # absolute sample of the first buffered sample
+        self._end = 0  # absolute sample after the last one (= samples received so far)
+        self._speech_item: str | None = None
+        self._speech_start = 0
+        self._speculation: _Speculation | None = None
+        self._idle_handle: asyncio.TimerHandle | None = None
+
+    # --- called by handlers (never block) ---------------------------------------------------
+
+    def start(self) -> None:
+        """Start processing (after ``session.created``)."""
+        self._configure()
+        self._task = self.session.spawn(self._run(), name="input-audio")
+
+    async def stop(self) -> None:
+        """Stop processing; queued operations are dropped."""
+        self.cancel_idle()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def append(self, data: bytes, *, event_id: str | None) -> None:
+        """Queue audio in the session's input format.
+
+        Raises:
+            ClientError: Odd-length 16-bit PCM, or the client is too far ahead.
+        """
+        fmt = self.session.config["audio"]["input"]["format"]
+        per_ms = bytes_per_ms(fmt)
+        if fmt["type"] == "audio/pcm" and len(data) % 2:
+            raise ClientError(
+                f"Invalid audio: 16-bit PCM needs an even number of bytes, got {len(data)}.",
+                code="invalid_value",
+                param="audio",
+            )
+        ms = len(data) / per_ms if per_ms else OPUS_PACKET_MS
+        if self._pending_ms + ms > self.session.deps.limits.max_pending_input_ms:
+            raise ClientError(
+                "Audio is arriving faster than real time allows; this append was dropped. "
+                "Send audio at most a few seconds ahead of real time.",
+                code="input_audio_buffer_overflow",
+            )
+        self._put(_Op("append", data, event_id, ms))
+        self._pending_ms += ms
+
+    def commit(self, *, event_id: str | None) -> None:
+        """Queue a commit (after the appends already queued)."""
+        self._put(_Op("commit", event_id=event_id))
+
+    def clear(self, *, event_id: str | None) -> None:
+        """Queue a clear."""
+        self._put(_Op("clear", event_id=event_id))
+
+    def reconfigure(self) -> None:
+        """Apply a changed input format or turn detection after the queued audio."""
+        self._put(_Op("configure"))
+
+    def _put(self, op: _Op) -> None:
+        try:
+            self._queue.put_nowait(op)
+        except asyncio.QueueFull:
+            raise ClientError(
+                "Too many audio operations are waiting; slow down.",
+                code="input_audio_buffer_overflow",
+            ) from None
+
+    # --- idle timeout -----------------------------------------------------------------------
+
+    def arm_idle(self) -> None:
+        """Start the idle timer (server_vad ``idle_timeout_ms``) after a response ends."""
+        self.cancel_idle()
+        td = self._turn_detection
+        if not td or td.get("type") != "server_vad" or not td.get("idle_timeout_ms"):
+            return
+        loop = asyncio.get_running_loop()
+        self._idle_handle = loop.call_later(
+            td["idle_timeout_ms"] / 1000, lambda: self._put_quiet(_Op("idle"))
+        )
+
+    def cancel_idle(self) -> None:
+        """Stop the idle timer (speech started or a response began)."""
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+
+    def _put_quiet(self, op: _Op) -> None:
+        self._idle_handle = None
+        try:
+            self._queue.put_nowait(op)
+        except asyncio.QueueFull:
+            logger.warning("input queue full; idle timeout dropped", extra=self._log)
+
+    @property
+    def _log(self) -> dict[str, str]:
+        return {"session_id": self.session.id}
+
+    # --- the processing task ----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            op = await self._queue.get()
+            try:
+                await self._handle(op)
+            except ClientError as exc:
+                await self.session.error(exc.error, event_id=op.event_id)
+            finally:
+                if op.kind == "append":
+                    self._pending_ms = max(0.0, self._pending_ms - op.ms)
+
+    async def _handle(self, op: _Op) -> None:
+        if op.kind == "append":
+            await self._append(op)
+        elif op.kind == "commit":
+            await self._manual_commit(op.event_id)
+        elif op.kind == "clear":
+            self._reset_buffer()
+            self._speech_item = None
+            await self.session.emit({"type": "input_audio_buffer.cleared"})
+        elif op.kind == "configure":
+            self._configure()
+        else:
+            await self._idle_timeout()
+
+    def _configure(self) -> None:
+        audio_in = self.session.config["audio"]["input"]
+        fmt = audio_in["format"]
+        if fmt != self._format:
+            try:
+                self._decoder = make_decoder(fmt)
+            except UnsupportedFormat:
+                self._decoder = None
+            self._resampler = StreamResampler(format_rate(fmt), RATE)
+            self._format = dict(fmt)
+        td = audio_in["turn_detection"]
+        if td != self._turn_detection:
+            self._turn_detection = None if td is None else dict(td)
+            self._vad = None
+            self._speech_item = None
+            if td is not None:
+                self._vad = self.session.deps.engines.vad.stream(self._vad_params(td))
+                self._vad_origin = self._end
+
+    @staticmethod
+    def _vad_params(td: dict[str, Any]) -> VadParams:
+        if td["type"] == "semantic_vad":
+            return VadParams(
+                silence_duration_ms=SEMANTIC_MAX_WAIT_MS[td.get("eagerness") or "auto"]
+            )
+        return VadParams(
+            threshold=td["threshold"],
+            prefix_padding_ms=td["prefix_padding_ms"],
+            silence_duration_ms=td["silence_duration_ms"],
+        )
+
+    # --- audio ------------------------------------------------------------------------------
+
+    def _decode(self, data: bytes) -> tuple[np.ndarray, list[Any], int]:
+        """In the audio executor: wire bytes to 16 kHz samples, then VAD."""
+        assert self._decoder is not None and self._resampler is not None
+        try:
+            native = self._decoder.decode(data)
+        except ValueError as exc:
+            raise ClientError(
+                f"Invalid audio: {exc}", code="invalid_value", param="audio"
+            ) from None
+        samples = self._resampler.push(native)
+        events = self._vad.push(samples) if self._vad is not None else []
+        silence_ms = self._vad.silence_ms if self._vad is not None else 0
+        return samples, events, silence_ms
+
+    async def _append(self, op: _Op) -> None:
+        if self._decoder is None:
+            raise ClientError("The input audio format cannot be decoded.", code="invalid_value")
+        engines = self.session.deps.engines
+        limit_samples = self.session.deps.limits.max_input_buffer_ms * SAMPLES_PER_MS
+        if self._vad is None and self._end - self._start >= limit_samples:
+            raise ClientError(
+                "The input audio buffer is full; commit or clear it first.",
+                code="input_audio_buffer_full",
+            )
+        samples, events, silence_ms = await engines.run(
+            engines.audio_executor, self._decode, op.data
+        )
+        if len(samples):
+            self._chunks.append(samples)
+            self._end += len(samples)
+            self.session.deps.store.usage_added(
+                Usage(input_audio_ms=round(len(samples) / SAMPLES_PER_MS))
+            )
+        if self._vad is None:
+            return
+        for event in events:
+            position = self._vad_origin + event.audio_ms * SAMPLES_PER_MS
+            if event.kind == "speech_started":
+                await self._speech_started(position)
+            elif self._speech_item is not None:
+                await self._speech_stopped(position)
+        if self._speech_item is None:
+            self._trim_silence()
+        else:
+            await self._during_turn(silence_ms, limit_samples)
+
+    async def _during_turn(self, silence_ms: int, limit_samples: int) -> None:
+        if self._end - self._speech_start >= limit_samples:
+            await self._speech_stopped(self._end, forced=True)
+            return
+        if silence_ms < SPECULATE_AFTER_MS:
+            return
+        pause_start = self._end - silence_ms * SAMPLES_PER_MS
+        spec = self._speculation
+        if spec is None or spec.speech_end != pause_start:
+            audio = self._buffer(self._speech_start, pause_start)
+            task = self.session.spawn(self._transcribe_samples(audio), name="asr-speculative")
+            self._speculation = _Speculation(pause_start, task)
+            return
+        td = self._turn_detection or {}
+        if (
+            td.get("type") == "semantic_vad"
+            and silence_ms >= SEMANTIC_DONE_MS
+            and spec.task.done()
+            and not spec.task.cancelled()
+            and spec.task.exception() is None
+            and _FINISHED.search(spec.task.result())
+        ):
+            # It sounds finished: end the turn now instead of waiting the full maximum.
+            await self._speech_stopped(self._end, forced=True)
+
+    def _buffer(self, start: int, end: int) -> np.ndarray:
+        if len(self._chunks) > 1:
+            self._chunks = [np.concatenate(self._chunks)]
+        whole = self._chunks[0] if self._chunks else np.zeros(0, np.int16)
+        lo = max(0, start - self._start)
+        hi = max(lo, min(len(whole), end - self._start))
+        return whole[lo:hi]
+
+    def _drop_before(self, position: int) -> None:
+        keep = self._buffer(position, self._end)
+        self._chunks = [keep] if len(keep) else []
+        self._start = self._end - len(keep)
+
+    def _reset_buffer(self) -> None:
+        self._chunks = []
+        self._start = self._end
+        self._speculation = None
+
+    def _trim_silence(self) -> None:
+        td = self._turn_detection or {}
+        keep = (td.get("prefix_padding_ms") or 300) * SAMPLES_PER_MS + RATE // 2
+        if self._end - self._start > 2 * keep:
+            self._drop_before(self._end - keep)
+
+    # --- turns ------------------------------------------------------------------------------
+
+    def _ms(self, position: int) -> int:
+        return position // SAMPLES_PER_MS
+
+    async def _speech_started(self, position: int) -> None:
+        self.cancel_idle()
+        self._drop_before(position)
+        self._speech_start = max(position, self._start)
+        self._speech_item = new_item_id()
+        self._speculation = None
+        await self.session.emit(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "audio_start_ms": self._ms(self._speech_start),
+                "item_id": self._speech_item,
+            }
+        )
+        td = self._turn_detection or {}
+        if td.get("interrupt_response", True):
+            from .handlers.response import interrupt
+
+            await interrupt(self.session)
+
+    async def _speech_stopped(self, position: int, *, forced: bool = False) -> None:
+        td = self._turn_detection or {}
+        item_id = self._speech_item or new_item_id()
+        self._speech_item = None
+        await self.session.emit(
+            {
+                "type": "input_audio_buffer.speech_stopped",
+                "audio_end_ms": self._ms(position),
+                "item_id": item_id,
+            }
+        )
+        silence = 0 if forced else self._silence_ms(td)
+        speech_end = position - silence * SAMPLES_PER_MS
+        audio = self._buffer(self._speech_start, position)
+        spec = self._speculation
+        reuse = spec.task if spec is not None and spec.speech_end == speech_end else None
+        if spec is not None and reuse is None:
+            spec.task.cancel()
+        self._speculation = None
+        self._drop_before(position)
+        if forced and self._vad is not None:
+            # Restart the segmenter so it does not end this (already ended) turn again.
+            self._vad = self.session.deps.engines.vad.stream(self._vad.params)
+            self._vad_origin = self._end
+        await self._commit(audio, item_id=item_id, speculative=reuse)
+        if td.get("create_response", True):
+            from .handlers.response import start_response
+
+            await start_response(self.session, params=None, event_id=None)
+
+    @staticmethod
+    def _silence_ms(td: dict[str, Any]) -> int:
+        if td.get("type") == "semantic_vad":
+            return SEMANTIC_MAX_WAIT_MS[td.get("eagerness") or "auto"]
+        return int(td.get("silence_duration_ms") or 0)
+
+    async def _manual_commit(self, event_id: str | None) -> None:
+        audio = self._buffer(self._start, self._end)
+        if len(audio) < MIN_COMMIT_MS * SAMPLES_PER_MS:
+            raise ClientError(
+                "Error committing input audio buffer: buffer too small. Expected at least "
+                f"{MIN_COMMIT_MS}ms of audio, but buffer only has "
+                f"{len(audio) / SAMPLES_PER_MS:.2f}ms of audio.",
+                code="input_audio_buffer_commit_empty",
+            )
+        item_id = self._speech_item or new_item_id()
+        self._speech_item = None
+        if self._speculation is not None:
+            self._speculation.task.cancel()
+            self._speculation = None
+        self._reset_buffer()
+        await self._commit(audio, item_id=item_id, speculative=None)
+
+    async def _idle_timeout(self) -> None:
+        if self._speech_item is not None or self.session.default_response is not None:
+            return
+        start = self._start
+        item_id = new_item_id()
+        await self.session.emit(
+            {
+                "type": "input_audio_buffer.timeout_triggered",
+                "audio_start_ms": self._ms(start),
+                "audio_end_ms": self._ms(self._end),
+                "item_id": item_id,
+            }
+        )
+        audio = self._buffer(start, self._end)
+        self._reset_buffer()
+        await self._commit(audio, item_id=item_id, speculative=None)
+        from .handlers.response import start_response
+
+        await start_response(self.session, params=None, event_id=None)
+
+    async def _commit(
+        self, audio: np.ndarray, *, item_id: str, speculative: asyncio.Task[str] | None
+    ) -> None:
+        session = self.session
+        item = Item(
+            type="message",
+            id=item_id,
+            role="user",
+            content=[{"type": "input_audio", "transcript": None}],
+            audio=audio,
+        )
+        item.transcribed = asyncio.get_running_loop().create_future()
+        previous = session.conversation.add(item)
+        await session.emit(
+            {
+                "type": "input_audio_buffer.committed",
+                "item_id": item.id,
+                "previous_item_id": previous,
+            }
+        )
+        await session.emit(
+            {"type": "conversation.item.added", "item": item.wire(), "previous_item_id": previous}
+        )
+        await session.emit(
+            {"type": "conversation.item.done", "item": item.wire(), "previous_item_id": previous}
+        )
+        session.save_item(item)
+        session.spawn(self._transcribe_item(item, audio, speculative), name="asr")
+
+    # --- transcription ----------------------------------------------------------------------
+
+    async def _transcribe_samples(self, audio: np.ndarray) -> str:
+        engines = self.session.deps.engines
+        transcription = self.session.config["audio"]["input"]["transcription"] or {}
+        result = await engines.run(
+            engines.asr_executor,
+            lambda: engines.asr.transcribe(
+                audio, language=transcription.get("language"), prompt=transcription.get("prompt")
+            ),
+        )
+        return result.text.strip()
+
+    async def _transcribe_item(
+        self, item: Item, audio: np.ndarray, speculative: asyncio.Task[str] | None
+    ) -> None:
+        session = self.session
+        configured = session.config["audio"]["input"]["transcription"] is not None
+        future = item.transcribed
+        try:
+            text = None
+            if speculative is not None:
+                try:
+                    text = await speculative
+                except Exception:  # noqa: BLE001 - a failed guess just means decoding again
+                    text = None
+            if text is None:
+                text = await self._transcribe_samples(audio)
+        except Exception as exc:
+            logger.exception("transcription failed", extra=self._log)
+            if configured:
+                await session.emit(
+                    {
+                        "type": "conversation.item.input_audio_transcription.failed",
+                        "item_id": item.id,
+                        "content_index": 0,
+                        "error": {
+                            "type": "server_error",
+                            "code": "transcription_failed",
+                            "message": f"Transcription failed: {type(exc).__name__}.",
+                            "param": None,
+                        },
+                    }
+                )
+            if future is not None and not future.done():
+                future.set_result("")
+            return
+        item.content[0]["transcript"] = text
+        if future is not None and not future.done():
+            future.set_result(text)
+        if configured:
+            if text:
+                await session.emit(
+                    {
+                        "type": "conversation.item.input_audio_transcription.delta",
+                        "item_id": item.id,
+                        "content_index": 0,
+                        "delta": text,
+                    }
+                )
+            await session.emit(
+                {
+                    "type": "conversation.item.input_audio_transcription.completed",
+                    "item_id": item.id,
+                    "content_index": 0,
+                    "transcript": text,
+                    "usage": {"type": "duration", "seconds": round(len(audio) / RATE, 3)},
+                }
+            )
+        if item.id in session.conversation:
+            session.save_item(item)
