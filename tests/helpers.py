@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -63,9 +64,19 @@ def wait_http(url: str, timeout_s: float = 30.0) -> None:
             time.sleep(0.2)
 
 
+# Daphne's default 1 MiB message cap closes the socket with no error event; the server runs
+# with a larger cap so the app's own REALTIME_MAX_EVENT_BYTES answers oversized events.
+DAPHNE_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
 @contextmanager
 def daphne(env: Mapping[str, str], port: int) -> Iterator[str]:
-    """Run ``daphne realtime_site.asgi:application`` and yield its base URL."""
+    """Run ``daphne realtime_site.asgi:application`` and yield its base URL.
+
+    Its output goes to a temporary file (a pipe nobody reads would fill and stall it) and
+    is shown if it fails to start.
+    """
+    log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -75,11 +86,15 @@ def daphne(env: Mapping[str, str], port: int) -> Iterator[str]:
             "127.0.0.1",
             "-p",
             str(port),
+            "--websocket-max-message-size",
+            str(DAPHNE_MAX_MESSAGE_BYTES),
+            "--websocket-max-frame-size",
+            str(DAPHNE_MAX_MESSAGE_BYTES),
             "realtime_site.asgi:application",
         ],
         cwd=ROOT,
         env=dict(env),
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -89,8 +104,9 @@ def daphne(env: Mapping[str, str], port: int) -> Iterator[str]:
             wait_http(base + "/healthz")
         except Exception:
             proc.kill()
-            output = proc.communicate(timeout=10)[0]
-            raise RuntimeError(f"daphne did not start:\n{output}") from None
+            proc.wait(timeout=10)
+            log.seek(0)
+            raise RuntimeError(f"daphne did not start:\n{log.read()}") from None
         yield base
     finally:
         proc.terminate()
@@ -98,4 +114,12 @@ def daphne(env: Mapping[str, str], port: int) -> Iterator[str]:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+        log.close()
+
+
+def scripted_server_env(var_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for a server process on the test settings: scripted LLM, fake engines."""
+    env = project_env(var_dir, **extra)
+    env["DJANGO_SETTINGS_MODULE"] = "realtime_site.settings.test"
+    env["TEST_SERVER_VAR_DIR"] = str(var_dir)
+    return env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,9 @@ SECRET_KEY = "test-only-secret-key-" + "x" * 40
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-VAR_DIR = Path(tempfile.mkdtemp(prefix="rt-test-var-"))
+# A server process started by a test (live Daphne with scripted engines) is given its state
+# directory in TEST_SERVER_VAR_DIR; pytest itself gets a fresh one.
+VAR_DIR = Path(os.environ.get("TEST_SERVER_VAR_DIR") or tempfile.mkdtemp(prefix="rt-test-var-"))
 MEDIA_ROOT = VAR_DIR / "media"
 
 # The suite runs on in-memory SQLite whatever DATABASE_URL says; the scale-out tests start
@@ -34,7 +37,11 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 AGENT_PROVIDERS = {
     "scripted": {
         "BACKEND": "apps.agent.providers.scripted.ScriptedLlm",
-        "OPTIONS": {"models": ["scripted-echo", "scripted-tools"]},
+        "OPTIONS": {
+            "models": ["scripted-echo", "scripted-tools"],
+            # Live-server tests slow the scripted replies down so cancel/barge-in can land.
+            "delay_s": float(os.environ.get("SCRIPTED_LLM_DELAY_S", "0")),
+        },
     },
 }
 STATIC_ROOT = VAR_DIR / "staticfiles"
