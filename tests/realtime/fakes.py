@@ -10,7 +10,14 @@ from typing import Any
 from apps.agent.providers.scripted import ScriptedLlm
 from apps.realtime.protocol.codec import render_server_event
 from apps.realtime.protocol.session_config import session_defaults
-from apps.realtime.session.deps import Engines, Limits, LlmRoute, NullStore, SessionDeps, UnknownName
+from apps.realtime.session.deps import (
+    Engines,
+    Limits,
+    LlmRoute,
+    NullStore,
+    SessionDeps,
+    UnknownName,
+)
 from apps.realtime.session.session import RealtimeSession
 from apps.realtime.session.sink import WebSocketAudioSink
 from apps.voice.asr.fake import FakeAsr
@@ -97,7 +104,9 @@ class Harness:
     async def send(self, event: dict[str, Any] | str) -> None:
         await self.session.receive_text(event if isinstance(event, str) else json.dumps(event))
 
-    async def wait_for(self, kind: str, *, count: int = 1, timeout_s: float = 10.0) -> dict[str, Any]:
+    async def wait_for(
+        self, kind: str, *, count: int = 1, timeout_s: float = 10.0
+    ) -> dict[str, Any]:
         """The ``count``-th event of type ``kind`` (waiting for it)."""
 
         async def seen() -> dict[str, Any]:

@@ -58,8 +58,11 @@ class ScriptedLlm(LlmProvider):
             yield Finish("tool_calls", prompt_tokens=10, completion_tokens=5)
             return
         words = str(entry).split(" ")
-        for index, word in enumerate(words):
+        # One word is one token; a max_tokens cut ends the reply early, as a real model would.
+        limit = request.max_tokens if request.max_tokens is not None else len(words)
+        for index, word in enumerate(words[:limit]):
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
             yield TextDelta(word if index == 0 else " " + word)
-        yield Finish("stop", prompt_tokens=10, completion_tokens=len(words))
+        reason = "length" if limit < len(words) else "stop"
+        yield Finish(reason, prompt_tokens=10, completion_tokens=min(limit, len(words)))

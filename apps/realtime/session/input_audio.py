@@ -59,7 +59,7 @@ OPUS_PACKET_MS = 20
 
 @dataclass(slots=True)
 class _Op:
-    kind: Literal["append", "commit", "clear", "configure", "idle"]
+    kind: Literal["append", "commit", "clear", "configure", "idle", "recheck"]
     data: bytes = b""
     event_id: str | None = None
     ms: float = 0.0
@@ -173,7 +173,8 @@ class InputAudio:
             self._idle_handle = None
 
     def _put_quiet(self, op: _Op) -> None:
-        self._idle_handle = None
+        if op.kind == "idle":
+            self._idle_handle = None
         try:
             self._queue.put_nowait(op)
         except asyncio.QueueFull:
@@ -207,6 +208,10 @@ class InputAudio:
             await self.session.emit({"type": "input_audio_buffer.cleared"})
         elif op.kind == "configure":
             self._configure()
+        elif op.kind == "recheck":
+            if self._speech_item is not None and self._vad is not None:
+                limit = self.session.deps.limits.max_input_buffer_ms * SAMPLES_PER_MS
+                await self._during_turn(self._vad.silence_ms, limit)
         else:
             await self._idle_timeout()
 
@@ -301,6 +306,9 @@ class InputAudio:
             audio = self._buffer(self._speech_start, pause_start)
             task = self.session.spawn(self._transcribe_samples(audio), name="asr-speculative")
             self._speculation = _Speculation(pause_start, task)
+            if (self._turn_detection or {}).get("type") == "semantic_vad":
+                # Decide as soon as the guess is in, not only when the next audio arrives.
+                task.add_done_callback(lambda _: self._put_quiet(_Op("recheck")))
             return
         td = self._turn_detection or {}
         if (
@@ -412,6 +420,12 @@ class InputAudio:
         if self._speculation is not None:
             self._speculation.task.cancel()
             self._speculation = None
+        # The resampler holds back its filter delay (~16 ms); a commit ends the stream there.
+        assert self._resampler is not None
+        tail = self._resampler.push(np.zeros(0, np.int16), last=True)
+        self._resampler = StreamResampler(self._resampler.from_rate, RATE)
+        audio = np.concatenate([audio, tail.astype(np.int16)]) if len(tail) else audio
+        self._end += len(tail)
         self._reset_buffer()
         await self._commit(audio, item_id=item_id, speculative=None)
 

@@ -435,16 +435,20 @@ class ResponseRunner:
     async def _put(
         queue: asyncio.Queue[str | None], speaker: asyncio.Task[None] | None, item: str | None
     ) -> None:
-        # If speech failed, stop feeding it (and surface its error) instead of waiting forever.
-        while True:
-            if speaker is not None and speaker.done():
-                speaker.result()
-                return
-            try:
-                await asyncio.wait_for(queue.put(item), timeout=0.5)
-                return
-            except TimeoutError:
-                continue
+        """Queue a sentence for the speaker; if speech failed, surface its error instead.
+
+        ``asyncio.wait`` rather than ``wait_for``: on Python 3.11 ``wait_for`` can swallow a
+        cancellation that arrives as the put completes, and the response would not stop.
+        """
+        assert speaker is not None
+        put = asyncio.ensure_future(queue.put(item))
+        try:
+            await asyncio.wait({put, speaker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not put.done():
+                put.cancel()
+        if not put.done() or put.cancelled():
+            speaker.result()
 
     async def _run(self) -> None:
         session = self.session

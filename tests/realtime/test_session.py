@@ -1,0 +1,556 @@
+"""The session engine driven directly with scripted engines: one test per behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import numpy as np
+import pytest
+
+from apps.agent.providers.scripted import ScriptedLlm
+from apps.core.audio_codecs import make_decoder
+from apps.realtime.session.deps import Limits
+
+from .audio import append, silence, tone
+from .conformance import validate_all
+from .fakes import Harness
+
+pytestmark = pytest.mark.asyncio
+
+USER_TEXT = {
+    "type": "conversation.item.create",
+    "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+}
+TEXT_ONLY = {
+    "type": "session.update",
+    "session": {"type": "realtime", "output_modalities": ["text"]},
+}
+MANUAL = {
+    "type": "session.update",
+    "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
+}
+TRANSCRIBE = {
+    "type": "session.update",
+    "session": {
+        "type": "realtime",
+        "audio": {"input": {"transcription": {"model": "whisper-1"}}},
+    },
+}
+
+
+async def harness(**kwargs: object) -> Harness:
+    return await Harness(**kwargs).start()  # type: ignore[arg-type]
+
+
+async def test_text_turn_in_documented_order() -> None:
+    h = await harness()
+    await h.send(TEXT_ONLY)
+    await h.send(USER_TEXT)
+    await h.send({"type": "response.create"})
+    done = await h.wait_for("response.done")
+    assert done["response"]["status"] == "completed"
+    assert h.types() == [
+        "session.created",
+        "session.updated",
+        "conversation.item.added",
+        "conversation.item.done",
+        "response.created",
+        "rate_limits.updated",
+        "response.output_item.added",
+        "conversation.item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "conversation.item.done",
+        "response.done",
+    ]
+    text = "".join(e["delta"] for e in h.of("response.output_text.delta"))
+    assert text == "You said: hi"
+    assert done["response"]["output"][0]["content"][0] == {"type": "output_text", "text": text}
+    validate_all(h.events, "ga")
+    await h.close()
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+async def test_audio_turn_streams_transcript_and_audio(dialect: str) -> None:
+    h = await harness(dialect=dialect)
+    await h.send(USER_TEXT)
+    await h.send({"type": "response.create"})
+    done = await h.wait_for("response.done")
+    prefix = "response.output_audio" if dialect == "ga" else "response.audio"
+    deltas = h.of(f"{prefix}.delta")
+    pcm = b"".join(base64.b64decode(e["delta"]) for e in deltas)
+    # FakeTts: 60 ms per character at 24 kHz, 16-bit, for the pieces "You said:" and "hi"
+    # (the chunker releases the first clause early so speech starts sooner).
+    assert len(pcm) == pytest.approx(2 * 24 * 60 * len("You said:hi"), rel=0.02)
+    transcript = "".join(e["delta"] for e in h.of(f"{prefix}_transcript.delta"))
+    assert transcript == "You said: hi"
+    assert h.of(f"{prefix}_transcript.done")[0]["transcript"] == transcript
+    item = done["response"]["output"][0]
+    assert item["content"][0]["transcript"] == transcript
+    assert item["content"][0]["type"] == ("output_audio" if dialect == "ga" else "audio")
+    validate_all(h.events, dialect)
+    await h.close()
+
+
+async def test_beta_names_and_flat_session() -> None:
+    h = await harness(dialect="beta")
+    await h.send(
+        {"type": "session.update", "session": {"voice": "echo", "output_audio_format": "g711_ulaw"}}
+    )
+    updated = await h.wait_for("session.updated")
+    assert updated["session"]["voice"] == "echo"
+    assert updated["session"]["output_audio_format"] == "g711_ulaw"
+    await h.send(USER_TEXT)
+    await h.send({"type": "response.create"})
+    await h.wait_for("response.done")
+    assert "conversation.item.created" in h.types()
+    assert not {"conversation.item.added", "conversation.item.done"} & set(h.types())
+    ulaw = b"".join(base64.b64decode(e["delta"]) for e in h.of("response.audio.delta"))
+    # G.711 is one byte per sample at 8 kHz.
+    assert len(ulaw) == pytest.approx(8 * 60 * len("You said:hi"), rel=0.03)
+    pcm = make_decoder({"type": "audio/pcmu"}).decode(ulaw)
+    assert np.abs(pcm).max() > 3000
+    validate_all(h.events, "beta")
+    await h.close()
+
+
+async def test_mp3_output_is_a_decodable_stream() -> None:
+    import av
+
+    h = await harness(dialect="beta")
+    await h.send({"type": "session.update", "session": {"output_audio_format": "MonoMp3"}})
+    await h.send(USER_TEXT)
+    await h.send({"type": "response.create"})
+    await h.wait_for("response.done")
+    mp3 = b"".join(base64.b64decode(e["delta"]) for e in h.of("response.audio.delta"))
+    decoder = av.CodecContext.create("mp3", "r")
+    samples = sum(f.samples for p in decoder.parse(mp3) for f in decoder.decode(p))
+    assert samples / 24_000 == pytest.approx(0.06 * len("You said:hi"), abs=0.1)
+    await h.close()
+
+
+async def test_manual_commit_transcribes_and_needs_audio() -> None:
+    h = await harness(transcripts=("what time is it",))
+    await h.send(MANUAL)
+    await h.send(TRANSCRIBE)
+    await h.send({"type": "input_audio_buffer.commit", "event_id": "c0"})
+    error = await h.wait_for("error")
+    assert error["error"]["code"] == "input_audio_buffer_commit_empty"
+    assert error["error"]["event_id"] == "c0"
+    await h.send(append(tone(400)))
+    await h.send({"type": "input_audio_buffer.commit"})
+    completed = await h.wait_for("conversation.item.input_audio_transcription.completed")
+    assert completed["transcript"] == "what time is it"
+    committed = h.of("input_audio_buffer.committed")[0]
+    assert completed["item_id"] == committed["item_id"]
+    assert h.store.items[committed["item_id"]].text == "what time is it"
+    assert "response.created" not in h.types()  # a commit alone does not answer
+    await h.send({"type": "response.create"})
+    await h.wait_for("response.done")
+    assert h.llm.requests[-1].messages[-1].content == "what time is it"
+    validate_all(h.events, "ga")
+    await h.close()
+
+
+async def test_server_vad_turn_answers_by_itself() -> None:
+    h = await harness(transcripts=("hello there",))
+    await h.send(TRANSCRIBE)
+    for chunk in [tone(600), silence(800)]:
+        await h.send(append(chunk))
+    started = await h.wait_for("input_audio_buffer.speech_started")
+    stopped = await h.wait_for("input_audio_buffer.speech_stopped")
+    assert started["item_id"] == stopped["item_id"]
+    assert 0 <= started["audio_start_ms"] < 100
+    assert stopped["audio_end_ms"] >= 600 + 500
+    done = await h.wait_for("response.done")
+    assert done["response"]["status"] == "completed"
+    assert h.llm.requests[-1].messages[-1].content == "hello there"
+    validate_all(h.events, "ga")
+    await h.close()
+
+
+async def test_binary_frames_are_input_audio() -> None:
+    h = await harness()
+    await h.send(MANUAL)
+    await h.session.receive_audio(tone(300))
+    await h.send({"type": "input_audio_buffer.commit"})
+    committed = await h.wait_for("input_audio_buffer.committed")
+    assert committed["item_id"]
+    await h.close()
+
+
+async def test_odd_pcm_and_bad_base64_get_one_error_each() -> None:
+    h = await harness()
+    await h.send(append(b"\x00\x01\x02", event_id="odd"))
+    await h.send({"type": "input_audio_buffer.append", "audio": "%%%", "event_id": "b64"})
+    await asyncio.sleep(0.05)
+    errors = h.of("error")
+    assert [e["error"]["event_id"] for e in errors] == ["odd", "b64"]
+    assert all(e["error"]["type"] == "invalid_request_error" for e in errors)
+    await h.close()
+
+
+async def test_function_call_round_trip() -> None:
+    llm = ScriptedLlm(
+        models=["scripted-echo"],
+        script=[{"tool": "get_weather", "arguments": {"city": "Paris"}}, "It is sunny in Paris."],
+    )
+    h = await harness(llm=llm)
+    tool = {
+        "type": "function",
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    await h.send({"type": "session.update", "session": {"type": "realtime", "tools": [tool]}})
+    await h.send(USER_TEXT)
+    await h.send({"type": "response.create"})
+    done = await h.wait_for("response.done")
+    call = h.of("response.function_call_arguments.done")[0]
+    assert call["name"] == "get_weather"
+    assert call["arguments"] == '{"city": "Paris"}'
+    assert done["response"]["output"][0]["type"] == "function_call"
+    await h.send(
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"},
+        }
+    )
+    await h.send({"type": "response.create"})
+    second = await h.wait_for("response.done", count=2)
+    assert second["response"]["output"][0]["content"][0]["transcript"] == "It is sunny in Paris."
+    messages = llm.requests[-1].messages
+    assert messages[-2].tool_calls[0].name == "get_weather"
+    assert messages[-1].role == "tool" and messages[-1].content == "sunny"
+    saved = {i.type for i in h.store.items.values()}
+    assert {"function_call", "function_call_output", "message"} <= saved
+    validate_all(h.events, "ga")
+    await h.close()
+
+
+async def test_forced_tool_choice_must_name_a_tool() -> None:
+    h = await harness()
+    await h.send(
+        {
+            "type": "response.create",
+            "event_id": "r1",
+            "response": {"tool_choice": {"type": "function", "name": "nope"}},
+        }
+    )
+    error = await h.wait_for("error")
+    assert error["error"]["event_id"] == "r1"
+    await h.close()
+
+
+async def test_max_output_tokens_ends_incomplete() -> None:
+    h = await harness(llm=ScriptedLlm(models=["scripted-echo"], script=["one two three four five"]))
+    await h.send(TEXT_ONLY)
+    await h.send({"type": "response.create", "response": {"max_output_tokens": 2}})
+    done = await h.wait_for("response.done")
+    assert done["response"]["status"] == "incomplete"
+    assert done["response"]["status_details"]["reason"] == "max_output_tokens"
+    assert done["response"]["output"][0]["content"][0]["text"] == "one two"
+    validate_all(h.events, "ga")
+    await h.close()
+
+
+async def test_out_of_band_response_leaves_conversation_alone() -> None:
+    h = await harness()
+    await h.send(TEXT_ONLY)
+    await h.send(USER_TEXT)
+    await asyncio.sleep(0.02)
+    user_item = h.of("conversation.item.added")[0]["item"]["id"]
+    await h.send(
+        {
+            "type": "response.create",
+            "response": {
+                "conversation": "none",
+                "metadata": {"purpose": "summary"},
+                "instructions": "Summarise.",
+                "input": [
+                    {"type": "item_reference", "id": user_item},
+                    {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": "in one word"}],
+                    },
+                ],
+            },
+        }
+    )
+    done = await h.wait_for("response.done")
+    assert done["response"]["conversation_id"] is None
+    assert done["response"]["metadata"] == {"purpose": "summary"}
+    assert len(h.session.conversation) == 1
+    request = h.llm.requests[-1]
+    assert [m.content for m in request.messages] == ["Summarise.", "hi", "in one word"]
+    validate_all(h.events, "ga")
+    await h.close()
+
+
+async def test_tts_text_is_spoken_verbatim_without_the_model() -> None:
+    h = await harness(dialect="beta")
+    await h.send(
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "tts_text", "text": "电量低，请充电。"}],
+            },
+        }
+    )
+    await h.send({"type": "response.create"})
+    done = await h.wait_for("response.done")
+    assert h.llm.requests == []
+    assert done["response"]["output"][0]["content"][0]["transcript"] == "电量低，请充电。"
+    assert h.of("response.audio.delta")
+    await h.close()
+
+
+async def test_cancel_and_cancel_without_response() -> None:
+    h = await harness(
+        llm=ScriptedLlm(
+            models=["scripted-echo"], delay_s=0.05, script=["a b c d e f g h i j k l m n o p"]
+        )
+    )
+    await h.send({"type": "response.cancel", "event_id": "x"})
+    error = await h.wait_for("error")
+    assert error["error"]["code"] == "response_cancel_not_active"
+    assert error["error"]["event_id"] == "x"
+    await h.send(USER_TEXT)
+    await h.send({"type": "response.create"})
+    await h.wait_for("response.created")
+    await asyncio.sleep(0.15)
+    await h.send({"type": "response.cancel"})
+    done = await h.wait_for("response.done")
+    assert done["response"]["status"] == "cancelled"
+    assert done["response"]["status_details"]["reason"] == "client_cancelled"
+    # Every opened part/item was closed before response.done.
+    types = h.types()
+    assert types.count("response.output_item.added") == types.count("response.output_item.done")
+    validate_all(h.events, "ga")
+    await h.close()
+
+
+async def test_barge_in_cancels_with_turn_detected() -> None:
+    h = await harness(
+        llm=ScriptedLlm(models=["scripted-echo"], script=["word " * 40]),
+        limits=Limits(audio_lead_ms=200),
+    )
+    await h.send(USER_TEXT)
+    await h.send({"type": "response.create"})
+    await h.wait_for("response.output_audio.delta")
+    await h.send(append(tone(300)))
+    done = await h.wait_for("response.done")
+    assert done["response"]["status"] == "cancelled"
+    assert done["response"]["status_details"]["reason"] == "turn_detected"
+    assert h.types().index("input_audio_buffer.speech_started") < h.types().index("response.done")
+    await h.close()
+
+
+async def test_truncate_removes_unheard_text_from_context() -> None:
+    llm = ScriptedLlm(
+        models=["scripted-echo"], script=["First sentence here. Second one never heard.", "ok"]
+    )
+    h = await harness(llm=llm)
+    await h.send(MANUAL)
+    await h.send(USER_TEXT)
+    await h.send({"type": "response.create"})
+    done = await h.wait_for("response.done")
+    item = done["response"]["output"][0]
+    first_ms = 60 * len("First sentence here.")
+    await h.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item["id"],
+            "content_index": 0,
+            "audio_end_ms": first_ms + 10,
+        }
+    )
+    truncated = await h.wait_for("conversation.item.truncated")
+    assert truncated["audio_end_ms"] == first_ms + 10
+    assert h.store.items[item["id"]].text == "First sentence here."
+    assert h.store.items[item["id"]].truncated_at_ms == first_ms + 10
+    await h.send(USER_TEXT)
+    await h.send({"type": "response.create"})
+    await h.wait_for("response.done", count=2)
+    assistant = [m.content for m in llm.requests[-1].messages if m.role == "assistant"]
+    assert assistant == ["First sentence here."]
+    # Past the end of the audio, and unknown items, are errors.
+    await h.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item["id"],
+            "content_index": 0,
+            "audio_end_ms": 999_999,
+            "event_id": "t2",
+        }
+    )
+    await h.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": "item_nope",
+            "content_index": 0,
+            "audio_end_ms": 0,
+            "event_id": "t3",
+        }
+    )
+    await asyncio.sleep(0.05)
+    codes = {e["error"]["event_id"]: e["error"]["code"] for e in h.of("error")}
+    assert codes == {"t2": "invalid_value", "t3": "item_truncate_invalid_item_id"}
+    validate_all(h.events, "ga")
+    await h.close()
+
+
+async def test_retrieve_and_delete_items() -> None:
+    h = await harness()
+    await h.send(MANUAL)
+    await h.send(append(tone(200)))
+    await h.send({"type": "input_audio_buffer.commit"})
+    committed = await h.wait_for("input_audio_buffer.committed")
+    await h.send({"type": "conversation.item.retrieve", "item_id": committed["item_id"]})
+    retrieved = await h.wait_for("conversation.item.retrieved")
+    audio = base64.b64decode(retrieved["item"]["content"][0]["audio"])
+    assert len(audio) == pytest.approx(2 * 24 * 200, rel=0.05)
+    await h.send({"type": "conversation.item.delete", "item_id": committed["item_id"]})
+    deleted = await h.wait_for("conversation.item.deleted")
+    assert deleted["item_id"] == committed["item_id"]
+    await h.send(
+        {"type": "conversation.item.delete", "item_id": committed["item_id"], "event_id": "d2"}
+    )
+    error = await h.wait_for("error")
+    assert error["error"]["event_id"] == "d2"
+    validate_all(h.events, "ga")
+    await h.close()
+
+
+async def test_session_update_errors_change_nothing() -> None:
+    h = await harness()
+    await h.send(
+        {
+            "type": "session.update",
+            "event_id": "v",
+            "session": {"type": "realtime", "audio": {"output": {"voice": "nobody"}}},
+        }
+    )
+    await h.send(
+        {
+            "type": "session.update",
+            "event_id": "m",
+            "session": {"type": "realtime", "model": "nope"},
+        }
+    )
+    await asyncio.sleep(0.02)
+    errors = {e["error"]["event_id"]: e["error"]["code"] for e in h.of("error")}
+    assert errors == {"v": "invalid_value", "m": "model_not_found"}
+    assert h.session.config["audio"]["output"]["voice"] == "alloy"
+    # Once audio was produced, the voice is fixed.
+    await h.send(USER_TEXT)
+    await h.send({"type": "response.create"})
+    await h.wait_for("response.done")
+    await h.send(
+        {
+            "type": "session.update",
+            "event_id": "v2",
+            "session": {"type": "realtime", "audio": {"output": {"voice": "echo"}}},
+        }
+    )
+    error = await h.wait_for("error", count=3)
+    assert error["error"]["code"] == "cannot_update_voice"
+    await h.close()
+
+
+async def test_second_response_while_one_is_active_is_an_error() -> None:
+    h = await harness(
+        llm=ScriptedLlm(models=["scripted-echo"], delay_s=0.05, script=["a b c d e f"])
+    )
+    await h.send({"type": "response.create"})
+    await h.send({"type": "response.create", "event_id": "again"})
+    error = await h.wait_for("error")
+    assert error["error"]["code"] == "conversation_already_has_active_response"
+    await h.wait_for("response.done")
+    await h.close()
+
+
+async def test_session_expires_with_an_error_then_closes() -> None:
+    h = await harness(limits=Limits(max_session_s=0.2, audio_lead_ms=100_000))
+    error = await h.wait_for("error")
+    assert error["error"]["code"] == "session_expired"
+    await asyncio.sleep(0.05)
+    assert h.closed == (4000, "session_expired")
+
+
+async def test_disconnect_mid_response_saves_the_partial_item() -> None:
+    h = await harness(
+        llm=ScriptedLlm(models=["scripted-echo"], script=["First part. " + "more " * 50])
+    )
+    await h.send(USER_TEXT)
+    await h.send({"type": "response.create"})
+    await h.wait_for("response.output_audio.delta")
+    await h.close()
+    assistant = [i for i in h.store.items.values() if i.role == "assistant"]
+    assert assistant and assistant[0].status == "incomplete"
+    assert assistant[0].text.startswith("First part.")
+
+
+async def test_responses_per_minute_are_limited() -> None:
+    h = await harness(limits=Limits(max_responses_per_minute=1, audio_lead_ms=100_000))
+    await h.send(TEXT_ONLY)
+    await h.send({"type": "response.create"})
+    await h.wait_for("response.done")
+    await h.send({"type": "response.create", "event_id": "r2"})
+    error = await h.wait_for("error")
+    assert error["error"]["code"] == "rate_limit_exceeded"
+    await h.close()
+
+
+async def test_semantic_vad_ends_a_finished_sentence_early() -> None:
+    h = await harness(transcripts=("I am done.",))
+    await h.send(
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "audio": {
+                    "input": {"turn_detection": {"type": "semantic_vad", "eagerness": "low"}}
+                },
+            },
+        }
+    )
+    await h.send(append(tone(600)))
+    await h.send(append(silence(1500)))
+    stopped = await h.wait_for("input_audio_buffer.speech_stopped")
+    # eagerness=low waits up to 8 s for an unfinished sentence; a finished one ends sooner.
+    assert stopped["audio_end_ms"] < 600 + 1500
+    await h.close()
+
+
+async def test_idle_timeout_prompts_a_response() -> None:
+    h = await harness()
+    await h.send(
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "output_modalities": ["text"],
+                "audio": {
+                    "input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 1000}}
+                },
+            },
+        }
+    )
+    await h.send(USER_TEXT)
+    await h.send({"type": "response.create"})
+    await h.wait_for("response.done")
+    triggered = await h.wait_for("input_audio_buffer.timeout_triggered", timeout_s=5)
+    assert triggered["item_id"]
+    await h.wait_for("response.done", count=2)
+    validate_all(h.events, "ga")
+    await h.close()
