@@ -227,6 +227,7 @@ class LoadSession:
         self.sent_at: list[float] = []
         self.probes_sent: dict[str, float] = {}
         self.probe_rtt: list[float] = []
+        self.probe_log: list[tuple[float, float]] = []  # (sent at, round trip)
         self.turns = 0
         self.silence_starts: deque[float] = deque()
         self.stop_latency: list[float] = []
@@ -312,6 +313,7 @@ class LoadSession:
                 sent = self.probes_sent.pop(error.get("event_id") or "", None)
                 if sent is not None:
                     self.probe_rtt.append(now - sent)
+                    self.probe_log.append((sent, now - sent))
                 else:
                     self.errors[f"{error.get('code')}: {error.get('message')}"] += 1
             elif kind == "input_audio_buffer.speech_stopped":
@@ -405,10 +407,12 @@ async def bench_load(server: Server, n: int, duration_s: float, seed: int) -> di
         for i in range(n)
     ]
     rss_samples: list[float] = []
+    cpu_samples: list[tuple[float, float]] = []
 
     async def monitor(stop: asyncio.Event) -> None:
         while not stop.is_set():
             rss_samples.append(server.rss_mb())
+            cpu_samples.append((time.perf_counter(), server.cpu_s()))
             await asyncio.sleep(1.0)
 
     # Everyone connects first, then all streams start on a shared clock a moment later.
@@ -452,6 +456,24 @@ async def bench_load(server: Server, n: int, duration_s: float, seed: int) -> di
         if problems:
             anomalies.append({"session": s.index, "problems": problems})
     lateness = total("lateness")
+    # Per second of the run: probe round trips and server CPU, to see where the tail comes from.
+    by_second: dict[int, list[float]] = {}
+    for sent, rtt in total("probe_log"):
+        by_second.setdefault(int(sent - start_at), []).append(rtt * 1000)
+    cpu_by_second = {
+        int(t1 - start_at): round(100 * (c1 - c0) / (t1 - t0), 1)
+        for (t0, c0), (t1, c1) in zip(cpu_samples, cpu_samples[1:], strict=False)
+    }
+    timeline = [
+        {
+            "second": sec,
+            "probes": len(v),
+            "p50_ms": _r(pct(v, 50)),
+            "max_ms": _r(max(v)),
+            "server_cpu_percent": cpu_by_second.get(sec + 1),
+        }
+        for sec, v in sorted(by_second.items())
+    ]
     return {
         "sessions": n,
         "cycles_per_session": cycles,
@@ -486,6 +508,7 @@ async def bench_load(server: Server, n: int, duration_s: float, seed: int) -> di
             "end": round(rss_samples[-1], 1) if rss_samples else None,
         },
         "anomalies": anomalies,
+        "timeline": timeline,
     }
 
 
@@ -514,11 +537,14 @@ def _table(res: dict) -> str:
         f"{load['turns_sent']} turns; other errors: {load['other_errors'] or 'none'}; "
         f"sessions with anomalies: {len(load['anomalies'])}; server log tracebacks: "
         f"{res['server_log']['tracebacks']}.",
-        "",
-        f"Idle: {idle['sessions_open']} of {idle['sessions_requested']} sessions open, server RSS "
-        f"{idle['rss_before_mb']} → {idle['rss_open_mb']} MB = **{idle['mb_per_idle_session']} "
-        f"MB per idle session** (target ≤ 5 MB); {idle['rss_after_close_mb']} MB after closing.",
     ]
+    if idle:
+        lines += [
+            "",
+            f"Idle: {idle['sessions_open']} of {idle['sessions_requested']} sessions open, server RSS "
+            f"{idle['rss_before_mb']} → {idle['rss_open_mb']} MB = **{idle['mb_per_idle_session']} "
+            f"MB per idle session** (target ≤ 5 MB); {idle['rss_after_close_mb']} MB after closing.",
+        ]
     return "\n".join(lines)
 
 

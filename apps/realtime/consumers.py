@@ -178,7 +178,7 @@ def _admit(hs: Handshake, session_id: str) -> Admitted:
         if character.persona:
             patch["instructions"] = character.persona
         if character.default_voice is not None:
-            patch["audio"] = {"output": {"voice": character.default_voice.name}}
+            patch["audio"] = {"output": {"voice": character.default_voice.slug}}
         config = apply_patch(config, patch)
     if (
         license_open_sessions(license_id=license.pk, max_age_s=settings.REALTIME_MAX_SESSION_S)
@@ -349,16 +349,24 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await asyncio.gather(self.sender, return_exceptions=True)
 
     async def _close_from_session(self, code: int, reason: str) -> None:
+        # Save and record the end before closing: once the socket is closed the application
+        # instance may be torn down around this task.
         await self._drain_outbox()
         self.closed = True
+        await self._finalize()
         await self.close(code=CLOSE_CODES.get(reason, code), reason=reason)
 
     async def disconnect(self, code: int) -> None:
         """Client gone: end the session, save what is left, mark the conversation ended."""
         self.closed = True
+        await self._finalize()
+
+    async def _finalize(self) -> None:
+        """Once, however the session ends: stop it, flush its transcript, record the end."""
         session = self.session
-        if session is None:
+        if session is None or getattr(self, "finalized", False):
             return
+        self.finalized = True
         await session.shutdown(reason="client_closed")
         if not self.sender.done():
             self.sender.cancel()
