@@ -196,24 +196,26 @@ async def test_odd_pcm_and_bad_base64_get_one_error_each() -> None:
     await h.close()
 
 
-async def test_function_call_round_trip() -> None:
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+async def test_function_call_round_trip(dialect: str) -> None:
     llm = ScriptedLlm(
         models=["scripted-echo"],
         script=[{"tool": "get_weather", "arguments": {"city": "Paris"}}, "It is sunny in Paris."],
     )
-    h = await harness(llm=llm)
+    h = await harness(llm=llm, dialect=dialect)
     tool = {
         "type": "function",
         "name": "get_weather",
         "description": "Weather for a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     }
-    await h.send({"type": "session.update", "session": {"type": "realtime", "tools": [tool]}})
+    session = {"type": "realtime", "tools": [tool]} if dialect == "ga" else {"tools": [tool]}
+    await h.send({"type": "session.update", "session": session})
     await h.send(USER_TEXT)
     await h.send({"type": "response.create"})
     done = await h.wait_for("response.done")
     call = h.of("response.function_call_arguments.done")[0]
-    assert call["name"] == "get_weather"
+    assert done["response"]["output"][0]["name"] == "get_weather"
     assert call["arguments"] == '{"city": "Paris"}'
     assert done["response"]["output"][0]["type"] == "function_call"
     await h.send(
@@ -230,7 +232,7 @@ async def test_function_call_round_trip() -> None:
     assert messages[-1].role == "tool" and messages[-1].content == "sunny"
     saved = {i.type for i in h.store.items.values()}
     assert {"function_call", "function_call_output", "message"} <= saved
-    validate_all(h.events, "ga")
+    validate_all(h.events, dialect)
     await h.close()
 
 

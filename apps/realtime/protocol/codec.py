@@ -421,6 +421,9 @@ def render_server_event(
         return None
     out = dict(event)
     out["type"] = _BETA_EVENT_NAMES.get(kind, kind)
+    if kind == "response.function_call_arguments.done":
+        # Beta has no name here; its clients take it from the function_call item.
+        out.pop("name", None)
     if isinstance(out.get("item"), dict):
         out["item"] = _beta_item_out(out["item"])
     if isinstance(out.get("response"), dict):
