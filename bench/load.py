@@ -161,11 +161,14 @@ class Server:
         blocks = re.split(r"\n(?=\S)", text)
         tracebacks = [b for b in blocks if "Traceback (most recent call last)" in b]
         errors = [ln for ln in text.splitlines() if re.search(r"\b(ERROR|CRITICAL)\b", ln)]
+        warnings = [ln for ln in text.splitlines() if re.search(r"\bWARNING\b", ln)]
         return {
             "lines": text.count("\n"),
             "tracebacks": len(tracebacks),
             "error_lines": len(errors),
             "first_errors": errors[:5],
+            "warning_lines": len(warnings),
+            "first_warnings": warnings[:5],
             "first_tracebacks": [b[-4000:] for b in tracebacks[:2]],
         }
 
@@ -499,6 +502,8 @@ async def bench_load(server: Server, n: int, duration_s: float, seed: int) -> di
         "other_errors": dict(errors),
         "events_received": sum(counts.values()) - counts["unexpected_speech_stopped"],
         "server_cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1),
+        # Everything the server did in the phase, divided by the appends it was sent.
+        "server_cpu_ms_per_append": round(1000 * (cpu1 - cpu0) / max(1, len(lateness)), 3),
         "client_cpu_percent": round(
             100 * ((client1.user - client0.user) + (client1.system - client0.system)) / wall, 1
         ),
@@ -522,7 +527,8 @@ def _table(res: dict) -> str:
     lines = [
         f"Load: {p['sessions']} sessions streaming {load['streamed_s_per_session']:.1f} s each "
         f"({load['turns_sent']} turns), server CPU {load['server_cpu_percent']}%, client CPU "
-        f"{load['client_cpu_percent']}%, server RSS max {load['server_rss_mb']['max']} MB.",
+        f"{load['client_cpu_percent']}%, server CPU per append {load['server_cpu_ms_per_append']} ms, "
+        f"server RSS max {load['server_rss_mb']['max']} MB.",
         "",
         "| latency | count | p50 ms | p95 ms | p99 ms | max ms | target |",
         "|---|---|---|---|---|---|---|",
