@@ -556,3 +556,17 @@ async def test_idle_timeout_prompts_a_response() -> None:
     await h.wait_for("response.done", count=2)
     validate_all(h.events, "ga")
     await h.close()
+
+
+async def test_the_guess_made_when_the_voice_drops_is_the_final_transcript() -> None:
+    h = await harness(transcripts=("only once",))
+    await h.send(TRANSCRIBE)
+    await h.send(append(tone(600)))
+    for _ in range(10):  # silence in 100 ms appends, as a real client streams it
+        await h.send(append(silence(100)))
+        await asyncio.sleep(0.01)
+    completed = await h.wait_for("conversation.item.input_audio_transcription.completed")
+    assert completed["transcript"] == "only once"
+    # Decoded once, when the voice dropped; the end of the turn reused that decode.
+    assert h.session.deps.engines.asr.calls == 1
+    await h.close()

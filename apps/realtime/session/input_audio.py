@@ -211,7 +211,7 @@ class InputAudio:
         elif op.kind == "recheck":
             if self._speech_item is not None and self._vad is not None:
                 limit = self.session.deps.limits.max_input_buffer_ms * SAMPLES_PER_MS
-                await self._during_turn(self._vad.silence_ms, limit)
+                await self._during_turn(self._vad.silence_ms, self._vad.pause_start_ms, limit)
         else:
             await self._idle_timeout()
 
@@ -248,7 +248,7 @@ class InputAudio:
 
     # --- audio ------------------------------------------------------------------------------
 
-    def _decode(self, data: bytes) -> tuple[np.ndarray, list[Any], int]:
+    def _decode(self, data: bytes) -> tuple[np.ndarray, list[Any], int, int]:
         """In the audio executor: wire bytes to 16 kHz samples, then VAD."""
         assert self._decoder is not None and self._resampler is not None
         try:
@@ -258,9 +258,10 @@ class InputAudio:
                 f"Invalid audio: {exc}", code="invalid_value", param="audio"
             ) from None
         samples = self._resampler.push(native)
-        events = self._vad.push(samples) if self._vad is not None else []
-        silence_ms = self._vad.silence_ms if self._vad is not None else 0
-        return samples, events, silence_ms
+        if self._vad is None:
+            return samples, [], 0, 0
+        events = self._vad.push(samples)
+        return samples, events, self._vad.silence_ms, self._vad.pause_start_ms
 
     async def _append(self, op: _Op) -> None:
         if self._decoder is None:
@@ -272,7 +273,7 @@ class InputAudio:
                 "The input audio buffer is full; commit or clear it first.",
                 code="input_audio_buffer_full",
             )
-        samples, events, silence_ms = await engines.run(
+        samples, events, silence_ms, pause_ms = await engines.run(
             engines.audio_executor, self._decode, op.data
         )
         if len(samples):
@@ -288,20 +289,25 @@ class InputAudio:
             if event.kind == "speech_started":
                 await self._speech_started(position)
             elif self._speech_item is not None:
-                await self._speech_stopped(position)
+                speech_end = self._vad_origin + (event.speech_end_ms or 0) * SAMPLES_PER_MS
+                await self._speech_stopped(position, speech_end=speech_end)
         if self._speech_item is None:
             self._trim_silence()
         else:
-            await self._during_turn(silence_ms, limit_samples)
+            await self._during_turn(silence_ms, pause_ms, limit_samples)
 
-    async def _during_turn(self, silence_ms: int, limit_samples: int) -> None:
+    async def _during_turn(self, silence_ms: int, pause_ms: int, limit_samples: int) -> None:
         if self._end - self._speech_start >= limit_samples:
-            await self._speech_stopped(self._end, forced=True)
+            await self._speech_stopped(self._end, speech_end=self._end, forced=True)
             return
         if silence_ms < SPECULATE_AFTER_MS:
             return
-        pause_start = self._end - silence_ms * SAMPLES_PER_MS
+        pause_start = self._vad_origin + pause_ms * SAMPLES_PER_MS
         spec = self._speculation
+        if spec is not None and spec.speech_end != pause_start and not spec.task.done():
+            # One guess at a time: the ASR worker is shared, and a queue of stale guesses
+            # would delay the decode that counts. The next append tries again.
+            return
         if spec is None or spec.speech_end != pause_start:
             audio = self._buffer(self._speech_start, pause_start)
             task = self.session.spawn(self._transcribe_samples(audio), name="asr-speculative")
@@ -320,7 +326,7 @@ class InputAudio:
             and _FINISHED.search(spec.task.result())
         ):
             # It sounds finished: end the turn now instead of waiting the full maximum.
-            await self._speech_stopped(self._end, forced=True)
+            await self._speech_stopped(self._end, speech_end=pause_start, forced=True)
 
     def _buffer(self, start: int, end: int) -> np.ndarray:
         if len(self._chunks) > 1:
@@ -370,7 +376,9 @@ class InputAudio:
 
             await interrupt(self.session)
 
-    async def _speech_stopped(self, position: int, *, forced: bool = False) -> None:
+    async def _speech_stopped(
+        self, position: int, *, speech_end: int, forced: bool = False
+    ) -> None:
         td = self._turn_detection or {}
         item_id = self._speech_item or new_item_id()
         self._speech_item = None
@@ -381,8 +389,6 @@ class InputAudio:
                 "item_id": item_id,
             }
         )
-        silence = 0 if forced else self._silence_ms(td)
-        speech_end = position - silence * SAMPLES_PER_MS
         audio = self._buffer(self._speech_start, position)
         spec = self._speculation
         reuse = spec.task if spec is not None and spec.speech_end == speech_end else None
@@ -399,12 +405,6 @@ class InputAudio:
             from .handlers.response import start_response
 
             await start_response(self.session, params=None, event_id=None)
-
-    @staticmethod
-    def _silence_ms(td: dict[str, Any]) -> int:
-        if td.get("type") == "semantic_vad":
-            return SEMANTIC_MAX_WAIT_MS[td.get("eagerness") or "auto"]
-        return int(td.get("silence_duration_ms") or 0)
 
     async def _manual_commit(self, event_id: str | None) -> None:
         audio = self._buffer(self._start, self._end)

@@ -49,6 +49,8 @@ class VadEvent:
     audio_ms: int
     """Stream position. ``speech_started``: start of speech minus the prefix padding (the
     start of the audio to keep). ``speech_stopped``: the end of the silence that ended it."""
+    speech_end_ms: int | None = None
+    """``speech_stopped`` only: where the voice stopped (the start of that silence)."""
 
 
 class VadEngine(ABC):
@@ -104,6 +106,11 @@ class VadStream:
         """Inside a turn: how long the voice has been quiet (0 while it is heard)."""
         return self._silence_frames * FRAME_MS if self._speaking else 0
 
+    @property
+    def pause_start_ms(self) -> int:
+        """Inside a turn: the stream position where the current quiet stretch began."""
+        return self.position_ms - self.silence_ms
+
     def push(self, samples: np.ndarray) -> list[VadEvent]:
         """Feed 16 kHz samples (int16 or float32, any length); return the events they caused."""
         if samples.dtype == np.int16:
@@ -142,5 +149,6 @@ class VadStream:
         if self._silence_frames * FRAME_MS >= params.silence_duration_ms:
             self._speaking = False
             self._run_frames = 0
-            return VadEvent("speech_stopped", self.position_ms)
+            speech_end_ms = self.position_ms - self._silence_frames * FRAME_MS
+            return VadEvent("speech_stopped", self.position_ms, speech_end_ms)
         return None
