@@ -7,7 +7,7 @@ from channels.testing import WebsocketCommunicator
 from realtime_site.routing import websocket_urlpatterns
 
 
-@pytest.mark.parametrize("path", ["/nope", "/v1/realtime?model=x", "/"])
+@pytest.mark.parametrize("path", ["/nope", "/v1/realtime/other", "/api/realtime-api/x", "/"])
 async def test_unknown_websocket_paths_are_refused(path) -> None:
     communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
     connected, _ = await communicator.connect()
