@@ -34,6 +34,7 @@ from apps.core.audio_codecs import (
 from apps.core.ids import item_id as new_item_id
 from apps.voice.vad.base import VadParams, VadStream
 
+from ..protocol.errors import ProtocolError
 from .conversation import Item
 from .deps import Usage
 from .errors import ClientError
@@ -55,6 +56,8 @@ SEMANTIC_MAX_WAIT_MS = {"low": 8_000, "medium": 4_000, "high": 2_000, "auto": 4_
 SEMANTIC_DONE_MS = 500
 _FINISHED = re.compile(r"[.?!。？！…]['\"”’)]*\s*$")
 OPUS_PACKET_MS = 20
+MAX_APPEND_BATCH = 32
+_EMPTY = np.zeros(0, np.int16)
 
 
 @dataclass(slots=True)
@@ -63,6 +66,15 @@ class _Op:
     data: bytes = b""
     event_id: str | None = None
     ms: float = 0.0
+
+
+@dataclass(slots=True)
+class _Decoded:
+    samples: np.ndarray
+    events: list[Any]
+    silence_ms: int
+    pause_ms: int
+    failed: list[tuple[_Op, str]]
 
 
 @dataclass(slots=True)
@@ -123,7 +135,11 @@ class InputAudio:
                 param="audio",
             )
         ms = len(data) / per_ms if per_ms else OPUS_PACKET_MS
-        if self._pending_ms + ms > self.session.deps.limits.max_pending_input_ms:
+        # One large append is fine when nothing waits; a stream running ahead is not.
+        if (
+            self._pending_ms
+            and self._pending_ms + ms > self.session.deps.limits.max_pending_input_ms
+        ):
             raise ClientError(
                 "Audio is arriving faster than real time allows; this append was dropped. "
                 "Send audio at most a few seconds ahead of real time.",
@@ -187,20 +203,32 @@ class InputAudio:
     # --- the processing task ----------------------------------------------------------------
 
     async def _run(self) -> None:
+        held: _Op | None = None
         while True:
-            op = await self._queue.get()
+            op = held or await self._queue.get()
+            held = None
+            if op.kind == "append":
+                # Appends waiting back to back are decoded and scored in one executor call:
+                # under load the per-call overhead, not the audio, is what costs.
+                batch = [op]
+                while len(batch) < MAX_APPEND_BATCH and not self._queue.empty():
+                    following = self._queue.get_nowait()
+                    if following.kind != "append":
+                        held = following
+                        break
+                    batch.append(following)
+                try:
+                    await self._append(batch)
+                finally:
+                    self._pending_ms = max(0.0, self._pending_ms - sum(o.ms for o in batch))
+                continue
             try:
                 await self._handle(op)
             except ClientError as exc:
                 await self.session.error(exc.error, event_id=op.event_id)
-            finally:
-                if op.kind == "append":
-                    self._pending_ms = max(0.0, self._pending_ms - op.ms)
 
     async def _handle(self, op: _Op) -> None:
-        if op.kind == "append":
-            await self._append(op)
-        elif op.kind == "commit":
+        if op.kind == "commit":
             await self._manual_commit(op.event_id)
         elif op.kind == "clear":
             self._reset_buffer()
@@ -248,34 +276,47 @@ class InputAudio:
 
     # --- audio ------------------------------------------------------------------------------
 
-    def _decode(self, data: bytes) -> tuple[np.ndarray, list[Any], int, int]:
+    def _decode(self, batch: list[_Op]) -> _Decoded:
         """In the audio executor: wire bytes to 16 kHz samples, then VAD."""
         assert self._decoder is not None and self._resampler is not None
-        try:
-            native = self._decoder.decode(data)
-        except ValueError as exc:
-            raise ClientError(
-                f"Invalid audio: {exc}", code="invalid_value", param="audio"
-            ) from None
+        pieces: list[np.ndarray] = []
+        failed: list[tuple[_Op, str]] = []
+        for op in batch:
+            try:
+                pieces.append(self._decoder.decode(op.data))
+            except ValueError as exc:
+                failed.append((op, str(exc)))
+        native = pieces[0] if len(pieces) == 1 else np.concatenate(pieces or [_EMPTY])
         samples = self._resampler.push(native)
         if self._vad is None:
-            return samples, [], 0, 0
+            return _Decoded(samples, [], 0, 0, failed)
         events = self._vad.push(samples)
-        return samples, events, self._vad.silence_ms, self._vad.pause_start_ms
+        return _Decoded(samples, events, self._vad.silence_ms, self._vad.pause_start_ms, failed)
 
-    async def _append(self, op: _Op) -> None:
+    async def _append(self, batch: list[_Op]) -> None:
+        session = self.session
+        limit_samples = session.deps.limits.max_input_buffer_ms * SAMPLES_PER_MS
+        refusal = None
         if self._decoder is None:
-            raise ClientError("The input audio format cannot be decoded.", code="invalid_value")
-        engines = self.session.deps.engines
-        limit_samples = self.session.deps.limits.max_input_buffer_ms * SAMPLES_PER_MS
-        if self._vad is None and self._end - self._start >= limit_samples:
-            raise ClientError(
+            refusal = ClientError("The input audio format cannot be decoded.", code="invalid_value")
+        elif self._vad is None and self._end - self._start >= limit_samples:
+            refusal = ClientError(
                 "The input audio buffer is full; commit or clear it first.",
                 code="input_audio_buffer_full",
             )
-        samples, events, silence_ms, pause_ms = await engines.run(
-            engines.audio_executor, self._decode, op.data
-        )
+        if refusal is not None:
+            for op in batch:
+                await session.error(refusal.error, event_id=op.event_id)
+            return
+        engines = session.deps.engines
+        decoded = await engines.run(engines.audio_executor, self._decode, batch)
+        for op, message in decoded.failed:
+            await session.error(
+                ProtocolError(f"Invalid audio: {message}", "audio", "invalid_value"),
+                event_id=op.event_id,
+            )
+        samples, events = decoded.samples, decoded.events
+        silence_ms, pause_ms = decoded.silence_ms, decoded.pause_ms
         if len(samples):
             self._chunks.append(samples)
             self._end += len(samples)
