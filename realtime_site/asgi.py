@@ -15,15 +15,27 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from apps.core.gc_tuning import freeze_startup_objects  # noqa: E402
+
 from .routing import websocket_urlpatterns  # noqa: E402
 
+freeze_startup_objects("startup")
 if settings.VOICE_WARM_UP:
-    # Models load in the background so the first conversation does not wait for them.
+    # Models load in the background so the first conversation does not wait for them; what
+    # they allocate is frozen too once they are in.
+    import threading  # noqa: E402
+
     from apps.agent.routing import warm_up as warm_up_providers  # noqa: E402
     from apps.voice.engines import warm_up  # noqa: E402
 
-    warm_up()
-    warm_up_providers()
+    _loaders = [warm_up(), warm_up_providers()]
+
+    def _freeze_after_warm_up() -> None:
+        for loader in _loaders:
+            loader.join()
+        freeze_startup_objects("engines loaded")
+
+    threading.Thread(target=_freeze_after_warm_up, name="gc-freeze", daemon=True).start()
 
 application = ProtocolTypeRouter(
     {

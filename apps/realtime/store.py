@@ -7,7 +7,8 @@ idempotent by item id, so an item saved in progress and again when truncated sta
 Overflow policy: item saves are never dropped. Their number is bounded by the session's
 own rate (a few items per turn, turns limited per minute), so the queue stays short; past
 ``MAX_PENDING`` a warning says the database is falling behind. Usage deltas are merged
-while they wait, so streaming audio adds no queue entries at all.
+while they wait and written every USAGE_WRITE_INTERVAL_S, so streaming audio adds no queue
+entries and few writes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from .session.deps import StoredItem, Usage
 logger = logging.getLogger(__name__)
 
 MAX_PENDING = 1_024
+# Usage counters are written at most this often (items are written as soon as they come):
+# a streaming session adds input audio every few milliseconds.
+USAGE_WRITE_INTERVAL_S = 2.0
 
 
 class DatabaseStore:
@@ -38,6 +42,7 @@ class DatabaseStore:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._usage_written_at = 0.0
 
     def start(self) -> None:
         """Start the writer task."""
@@ -61,9 +66,8 @@ class DatabaseStore:
             text_tokens_in=u.text_tokens_in + usage.text_tokens_in,
             text_tokens_out=u.text_tokens_out + usage.text_tokens_out,
         )
-        self._wake.set()
 
-    async def _flush(self) -> None:
+    async def _flush(self, *, usage: bool = True) -> None:
         while self._pending:
             item = self._pending[0]
             fields = asdict(item)
@@ -77,6 +81,9 @@ class DatabaseStore:
                     "saving a transcript item failed", extra={"session_id": self.conversation_id}
                 )
             self._pending.popleft()
+        if not usage:
+            return
+        self._usage_written_at = asyncio.get_running_loop().time()
         usage, self._usage = self._usage, Usage()
         if usage != Usage():
             try:
@@ -87,12 +94,16 @@ class DatabaseStore:
                 logger.exception("saving usage failed", extra={"session_id": self.conversation_id})
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self._closing:
-            await self._wake.wait()
+            # Items wake the writer at once; usage is picked up every interval.
+            try:
+                await asyncio.wait_for(self._wake.wait(), USAGE_WRITE_INTERVAL_S)
+            except TimeoutError:
+                pass
             self._wake.clear()
-            await self._flush()
-            # Batch usage: at most a few writes a second while audio streams.
-            await asyncio.sleep(0.2)
+            due = loop.time() - self._usage_written_at >= USAGE_WRITE_INTERVAL_S
+            await self._flush(usage=due)
 
     async def close(self) -> None:
         """Write everything still queued, then stop."""
