@@ -176,6 +176,12 @@ class Server:
 # --- clients -------------------------------------------------------------------------------
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all processes have used since boot (every core; /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / CLK_TCK  # less idle and iowait
+
+
 def pct(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile, in the values' unit."""
     if not values:
@@ -422,9 +428,9 @@ async def bench_load(server: Server, n: int, duration_s: float, seed: int) -> di
     start_at = time.perf_counter() + 3.0 + n * 0.05
     stop = asyncio.Event()
     watcher = asyncio.ensure_future(monitor(stop))
-    cpu0, wall0, client0 = server.cpu_s(), time.perf_counter(), os.times()
+    cpu0, wall0, client0, busy0 = server.cpu_s(), time.perf_counter(), os.times(), machine_busy_s()
     await asyncio.gather(*(s.run(server.url, server.key, start_at, cycles, 5.0) for s in sessions))
-    cpu1, wall1, client1 = server.cpu_s(), time.perf_counter(), os.times()
+    cpu1, wall1, client1, busy1 = server.cpu_s(), time.perf_counter(), os.times(), machine_busy_s()
     stop.set()
     await watcher
     wall = wall1 - wall0
@@ -459,6 +465,7 @@ async def bench_load(server: Server, n: int, duration_s: float, seed: int) -> di
         if problems:
             anomalies.append({"session": s.index, "problems": problems})
     lateness = total("lateness")
+    client_cpu = (client1.user - client0.user) + (client1.system - client0.system)
     # Per second of the run: probe round trips and server CPU, to see where the tail comes from.
     by_second: dict[int, list[float]] = {}
     for sent, rtt in total("probe_log"):
@@ -504,8 +511,10 @@ async def bench_load(server: Server, n: int, duration_s: float, seed: int) -> di
         "server_cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1),
         # Everything the server did in the phase, divided by the appends it was sent.
         "server_cpu_ms_per_append": round(1000 * (cpu1 - cpu0) / max(1, len(lateness)), 3),
-        "client_cpu_percent": round(
-            100 * ((client1.user - client0.user) + (client1.system - client0.system)) / wall, 1
+        "client_cpu_percent": round(100 * client_cpu / wall, 1),
+        # Anything else on the machine (another job would distort every figure here).
+        "other_processes_cpu_percent": round(
+            100 * ((busy1 - busy0) - (cpu1 - cpu0) - client_cpu) / wall, 1
         ),
         "server_rss_mb": {
             "start": round(rss_samples[0], 1) if rss_samples else None,
@@ -527,7 +536,8 @@ def _table(res: dict) -> str:
     lines = [
         f"Load: {p['sessions']} sessions streaming {load['streamed_s_per_session']:.1f} s each "
         f"({load['turns_sent']} turns), server CPU {load['server_cpu_percent']}%, client CPU "
-        f"{load['client_cpu_percent']}%, server CPU per append {load['server_cpu_ms_per_append']} ms, "
+        f"{load['client_cpu_percent']}%, other processes {load['other_processes_cpu_percent']}% "
+        f"(100% = one core), server CPU per append {load['server_cpu_ms_per_append']} ms, "
         f"server RSS max {load['server_rss_mb']['max']} MB.",
         "",
         "| latency | count | p50 ms | p95 ms | p99 ms | max ms | target |",
@@ -544,6 +554,12 @@ def _table(res: dict) -> str:
         f"sessions with anomalies: {len(load['anomalies'])}; server log tracebacks: "
         f"{res['server_log']['tracebacks']}.",
     ]
+    if load["other_processes_cpu_percent"] > 10:
+        lines += [
+            "",
+            f"**Warning**: other processes used {load['other_processes_cpu_percent']}% of a core "
+            "during the load phase; the figures above are distorted, run again on a quiet machine.",
+        ]
     if idle:
         lines += [
             "",
