@@ -65,3 +65,30 @@ def test_chinese_first_clause() -> None:
     chunker = SentenceChunker()
     assert chunker.push("好的，我来帮你查一下北京的天气，") == ["好的，我来帮你查一下北京的天气，"]
     assert chunker.push("请稍等。") == ["请稍等。"]
+
+
+def test_first_words_release_the_first_piece_without_punctuation() -> None:
+    chunker = SentenceChunker(first_words=4)
+    out: list[str] = []
+    for token in ["The", " capital", " city", " of", " France", " is", " Paris", "."]:
+        out += chunker.push(token)
+    # A final "." may still become "3.5": the last sentence comes with the flush.
+    assert out + chunker.flush() == ["The capital city of", "France is Paris."]
+
+
+def test_first_words_wait_for_whole_words_and_apply_once() -> None:
+    chunker = SentenceChunker(first_words=2)
+    assert chunker.push("Wonder") == []
+    assert chunker.push("ful wea") == []  # "wea" may still grow
+    assert chunker.push("ther today is") == ["Wonderful weather"]
+    assert chunker.push(" sunny and warm and") == []  # later pieces wait for punctuation
+    assert chunker.push(" nice.") == []
+    assert chunker.flush() == ["today is sunny and warm and nice."]
+
+
+def test_first_words_in_chinese_count_characters() -> None:
+    chunker = SentenceChunker(first_words=3)
+    out: list[str] = []
+    for char in "今天天气很好我们去公园吧":
+        out += chunker.push(char)
+    assert out == ["今天天气很好"]

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_PENDING_SENTENCES = 8
+# Speech starts after this many words of the reply even without punctuation (the first
+# sentence of a 20 token/s model takes about half a second).
+FIRST_PIECE_WORDS = 4
 Status = Literal["in_progress", "completed", "cancelled", "incomplete", "failed"]
 _CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 
@@ -403,7 +406,7 @@ class ResponseRunner:
                 else:
                     await self._text_delta(verbatim)
             else:
-                chunker = SentenceChunker()
+                chunker = SentenceChunker(first_words=FIRST_PIECE_WORDS)
                 stream = self.spec.llm.provider.stream(self._request(await self._context()))
                 async with contextlib.aclosing(stream):  # type: ignore[type-var]
                     async for piece in stream:

@@ -78,9 +78,18 @@ def split_sentences(text: str) -> list[str]:
 class SentenceChunker:
     """Accumulates streamed text and releases speakable pieces as they complete."""
 
-    def __init__(self, *, early_first_clause: bool = True) -> None:
+    def __init__(self, *, early_first_clause: bool = True, first_words: int | None = None) -> None:
+        """Set up an empty chunker.
+
+        Args:
+            early_first_clause: Release the first clause (at a comma) before its sentence ends.
+            first_words: Also release the first piece after this many whole words (CJK:
+                twice as many characters) even without punctuation. A live voice reply waits
+                for the first piece, and a first sentence can take the model half a second.
+        """
         self._buffer = ""
         self._first = early_first_clause
+        self._first_words = first_words
 
     def push(self, delta: str) -> list[str]:
         """Add text; return the pieces that are now complete."""
@@ -102,6 +111,8 @@ class SentenceChunker:
                 ),
                 None,
             )
+            if clause is None and self._first_words:
+                clause = self._first_words_end()
             if clause is not None:
                 ready.append(self._buffer[:clause].strip())
                 self._buffer = self._buffer[clause:]
@@ -112,6 +123,22 @@ class SentenceChunker:
         if ready:
             self._first = False
         return [p for p in ready if re.search(r"\w", p)]
+
+    def _first_words_end(self) -> int | None:
+        """Where the first ``first_words`` whole words end, if they are all in the buffer."""
+        assert self._first_words
+        cjk = re.findall(r"[\u3400-\u9fff]", self._buffer)
+        if len(cjk) >= 2 * self._first_words:
+            return [m.end() for m in re.finditer(r"[\u3400-\u9fff]", self._buffer)][
+                2 * self._first_words - 1
+            ]
+        # A word is whole once a space follows it (the model may still be extending it).
+        spaces = [m.start() for m in re.finditer(r"\S\s", self._buffer)]
+        if len(spaces) >= self._first_words and spaces[self._first_words - 1] + 1 >= (
+            FIRST_CLAUSE_MIN_CHARS
+        ):
+            return spaces[self._first_words - 1] + 1
+        return None
 
     def _ends_cleanly(self) -> bool:
         # A trailing "." may still become "3.5" or "Dr. X": wait for the next character,
