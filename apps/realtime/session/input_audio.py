@@ -49,7 +49,7 @@ SAMPLES_PER_MS = RATE // 1000
 MAX_QUEUED_OPS = 512
 MIN_COMMIT_MS = 100
 # A speculative decode starts once the voice has dropped for this long inside a turn.
-SPECULATE_AFTER_MS = 160
+SPECULATE_AFTER_MS = 96
 # semantic_vad: the longest wait for the end of a turn, and how soon a finished-sounding
 # sentence ends it (OpenAI documents 8/4/2 s maxima for low/medium/high).
 SEMANTIC_MAX_WAIT_MS = {"low": 8_000, "medium": 4_000, "high": 2_000, "auto": 4_000}
