@@ -570,3 +570,58 @@ async def test_the_guess_made_when_the_voice_drops_is_the_final_transcript() -> 
     # Decoded once, when the voice dropped; the end of the turn reused that decode.
     assert h.session.deps.engines.asr.calls == 1
     await h.close()
+
+
+async def test_opus_in_and_out() -> None:
+    from apps.core.audio_codecs import make_encoder
+
+    h = await harness(dialect="beta")
+    await h.send(
+        {
+            "type": "session.update",
+            "session": {
+                "input_audio_format": "Audio16KHz16BitMonoOpus",
+                "output_audio_format": "Audio16KHz16BitMonoOpus",
+                "turn_detection": None,
+            },
+        }
+    )
+    await h.wait_for("session.updated")
+    t = np.arange(16_000 * 3 // 10) / 16_000
+    encoder = make_encoder({"type": "audio/opus", "rate": 16_000})
+    packets = encoder.encode((0.3 * 32767 * np.sin(2 * np.pi * 300 * t)).astype(np.int16))
+    for packet in packets + encoder.flush():
+        await h.session.receive_audio(packet)  # one raw Opus packet per binary frame
+    await h.send({"type": "input_audio_buffer.commit"})
+    committed = await h.wait_for("input_audio_buffer.committed")
+    item = h.session.conversation.get(committed["item_id"])
+    assert item is not None and len(item.audio) == pytest.approx(16_000 * 0.3, abs=800)
+    await h.send(USER_TEXT)
+    await h.send({"type": "response.create"})
+    await h.wait_for("response.done")
+    decoder = make_decoder({"type": "audio/opus", "rate": 16_000})
+    pcm = np.concatenate(
+        [decoder.decode(base64.b64decode(e["delta"])) for e in h.of("response.audio.delta")]
+    )
+    assert len(pcm) / 16_000 == pytest.approx(0.06 * len("You said:hi"), abs=0.05)
+    await h.close()
+
+
+async def test_transcription_failure_is_reported_and_the_turn_goes_on() -> None:
+    h = await harness()
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("decoder crashed")
+
+    h.session.deps.engines.asr.transcribe = broken  # type: ignore[method-assign]
+    await h.send(MANUAL)
+    await h.send(TRANSCRIBE)
+    await h.send(append(tone(300)))
+    await h.send({"type": "input_audio_buffer.commit"})
+    failed = await h.wait_for("conversation.item.input_audio_transcription.failed")
+    assert failed["error"]["code"] == "transcription_failed"
+    await h.send({"type": "response.create"})
+    done = await h.wait_for("response.done")
+    assert done["response"]["status"] == "completed"
+    validate_all(h.events, "ga")
+    await h.close()
