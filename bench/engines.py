@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime_site.settings.dev")
 CACHE = str(ROOT / "var" / "models")
+
+from bench.common import write_readme_section  # noqa: E402
+
 SENTENCES = [
     "Hello, how are you doing today?",
     "The weather is sunny and warm this afternoon.",
@@ -372,19 +375,7 @@ def main() -> None:
     previous["results"].update(results)
     previous["meta"] = meta
     out.write_text(json.dumps(previous, indent=2, ensure_ascii=False) + "\n")
-    readme = ROOT / "bench" / "README.md"
-    text = readme.read_text() if readme.exists() else ""
-    marker_start, marker_end = "<!-- engines:start -->", "<!-- engines:end -->"
-    table = f"{marker_start}\nMeasured {meta['date']} on {meta['cpus']} CPUs (load average before: {meta['loadavg_before'][0]:.2f}).\n\n{_table(previous['results'])}\n{marker_end}"
-    if marker_start in text:
-        text = (
-            text[: text.index(marker_start)]
-            + table
-            + text[text.index(marker_end) + len(marker_end) :]
-        )
-    else:
-        text += "\n" + table + "\n"
-    readme.write_text(text)
+    write_readme_section("engines", meta, _table(previous["results"]))
 
 
 if __name__ == "__main__":

@@ -41,11 +41,12 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import pct, write_readme_section  # noqa: E402
 from tests.helpers import (  # noqa: E402
-    DAPHNE_MAX_MESSAGE_BYTES,
     free_port,
     manage,
     scripted_server_env,
+    start_daphne,
     wait_http,
 )
 
@@ -107,26 +108,7 @@ class Server:
         self.port = free_port()
         self.log_path = var_dir / "daphne.log"
         self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "--websocket-max-message-size",
-                str(DAPHNE_MAX_MESSAGE_BYTES),
-                "--websocket-max-frame-size",
-                str(DAPHNE_MAX_MESSAGE_BYTES),
-                "realtime_site.asgi:application",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        self.proc = start_daphne(self.env, self.port, self._log)
         try:
             wait_http(f"http://127.0.0.1:{self.port}/healthz")
         except Exception:
@@ -180,14 +162,6 @@ def machine_busy_s() -> float:
     """CPU seconds all processes have used since boot (every core; /proc/stat)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return (sum(fields[:8]) - fields[3] - fields[4]) / CLK_TCK  # less idle and iowait
-
-
-def pct(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile, in the values' unit."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def summary_ms(values_s: list[float]) -> dict:
@@ -635,20 +609,7 @@ def main() -> None:
         print("server tracebacks:\n" + "\n".join(result["server_log"]["first_tracebacks"]))
     if args.no_readme:
         return
-    readme = ROOT / "bench" / "README.md"
-    text = readme.read_text()
-    meta = result["meta"]
-    marker_start, marker_end = "<!-- load:start -->", "<!-- load:end -->"
-    block = f"{marker_start}\nMeasured {meta['date']} on {meta['cpus']} CPUs (load average before: {meta['loadavg_before'][0]:.2f}).\n\n{table}\n{marker_end}"
-    if marker_start in text:
-        text = (
-            text[: text.index(marker_start)]
-            + block
-            + text[text.index(marker_end) + len(marker_end) :]
-        )
-    else:
-        text += "\n" + block + "\n"
-    readme.write_text(text)
+    write_readme_section("load", result["meta"], table)
 
 
 if __name__ == "__main__":

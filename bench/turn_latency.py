@@ -35,6 +35,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime_site.settings.dev")
 os.environ.setdefault("VOICE_WARM_UP", "false")
 
+from bench.common import pct  # noqa: E402
+
 QUESTIONS = [
     "What is the capital city of France?",
     "How many days are there in a week?",
@@ -43,14 +45,6 @@ QUESTIONS = [
     "Please tell me a fun fact about cats.",
     "What should I cook for dinner tonight?",
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def speech_24k(text: str) -> bytes:
@@ -210,7 +204,7 @@ async def run(turns: int, silence_ms: int) -> dict[str, Any]:
     summary = {
         key: {
             "p50": round(statistics.median([r[key] for r in rows]), 1),
-            "p95": round(percentile([r[key] for r in rows], 95), 1),
+            "p95": round(pct([r[key] for r in rows], 95), 1),
         }
         for key in ("transcript_ms", "first_token_ms", "first_audio_ms")
     }

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,15 +70,9 @@ def wait_http(url: str, timeout_s: float = 30.0) -> None:
 DAPHNE_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
-@contextmanager
-def daphne(env: Mapping[str, str], port: int) -> Iterator[str]:
-    """Run ``daphne realtime_site.asgi:application`` and yield its base URL.
-
-    Its output goes to a temporary file (a pipe nobody reads would fill and stall it) and
-    is shown if it fails to start.
-    """
-    log = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(
+def start_daphne(env: Mapping[str, str], port: int, log: IO[str]) -> subprocess.Popen[str]:
+    """Start ``daphne realtime_site.asgi:application`` on loopback, its output going to ``log``."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -98,6 +93,17 @@ def daphne(env: Mapping[str, str], port: int) -> Iterator[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+@contextmanager
+def daphne(env: Mapping[str, str], port: int) -> Iterator[str]:
+    """Run ``daphne realtime_site.asgi:application`` and yield its base URL.
+
+    Its output goes to a temporary file (a pipe nobody reads would fill and stall it) and
+    is shown if it fails to start.
+    """
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = start_daphne(env, port, log)
     base = f"http://127.0.0.1:{port}"
     try:
         try:
