@@ -7,6 +7,7 @@ concrete engines, and hands the session plain callables.
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
@@ -70,7 +71,9 @@ def resolve_llm(name: str | None) -> LlmRoute:
     )
 
 
-def voice_resolver(*, license_id: int, user_id: str):  # noqa: ANN201 - returns a coroutine fn
+def voice_resolver(
+    *, license_id: int, user_id: str
+) -> Callable[[str, float], Awaitable[VoiceSpec]]:
     """A lookup of catalogue voices visible to this license and end user."""
 
     @database_sync_to_async

@@ -59,13 +59,7 @@ class DatabaseStore:
 
     def usage_added(self, usage: Usage) -> None:
         """Add usage; deltas are merged until the writer next runs."""
-        u = self._usage
-        self._usage = Usage(
-            input_audio_ms=u.input_audio_ms + usage.input_audio_ms,
-            output_audio_ms=u.output_audio_ms + usage.output_audio_ms,
-            text_tokens_in=u.text_tokens_in + usage.text_tokens_in,
-            text_tokens_out=u.text_tokens_out + usage.text_tokens_out,
-        )
+        self._usage = self._usage + usage
 
     async def _flush(self, *, usage: bool = True) -> None:
         while self._pending:

@@ -84,23 +84,22 @@ class Item:
             item.update(call_id=self.call_id, output=self.output or "")
         return item
 
+    def _words(self, *, skip: str | None = None) -> str:
+        values = (
+            part.get("text") if part.get("text") is not None else part.get("transcript")
+            for part in self.content
+            if part.get("type") != skip
+        )
+        return " ".join(value for value in values if value)
+
     @property
     def text(self) -> str:
         """The item's words: message text and transcripts, joined."""
-        parts = []
-        for part in self.content:
-            value = part.get("text") if part.get("text") is not None else part.get("transcript")
-            if value:
-                parts.append(value)
-        return " ".join(parts)
+        return self._words()
 
     def context_text(self) -> str:
         """Text the model should see (``tts_text`` is an instruction to speak, not input)."""
-        return " ".join(
-            str(part.get("text") if part.get("text") is not None else part.get("transcript") or "")
-            for part in self.content
-            if part.get("type") != "tts_text"
-        ).strip()
+        return self._words(skip="tts_text")
 
 
 class Conversation:

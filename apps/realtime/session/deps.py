@@ -81,6 +81,14 @@ class Usage:
     text_tokens_in: int = 0
     text_tokens_out: int = 0
 
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_audio_ms=self.input_audio_ms + other.input_audio_ms,
+            output_audio_ms=self.output_audio_ms + other.output_audio_ms,
+            text_tokens_in=self.text_tokens_in + other.text_tokens_in,
+            text_tokens_out=self.text_tokens_out + other.text_tokens_out,
+        )
+
 
 class SessionStore(Protocol):
     """Where the session's transcript goes. Calls must return quickly (queue, don't wait)."""

@@ -289,9 +289,9 @@ class ResponseRunner:
                             "delta": delta,
                         }
                     )
+                # The sentence's words span all of its audio, sent or not (for truncation).
                 spoken.end_ms = item.audio_ms + chunk.duration_ms
                 await self.session.sink.play(chunk.samples, chunk.sample_rate, target)
-                spoken.end_ms = item.audio_ms
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
@@ -342,11 +342,15 @@ class ResponseRunner:
 
     # --- the run ----------------------------------------------------------------------------
 
+    def _items(self) -> list[Item]:
+        """The response's context: its own ``input``, or the conversation."""
+        if self.spec.input_items is not None:
+            return self.spec.input_items
+        return self.session.conversation.items()
+
     async def _context(self) -> list[ChatMessage]:
         spec = self.spec
-        items = spec.input_items
-        if items is None:
-            items = self.session.conversation.items()
+        items = self._items()
         pending = [i.transcribed for i in items if i.transcribed is not None]
         if pending:
             await asyncio.gather(*pending)
@@ -358,10 +362,7 @@ class ResponseRunner:
 
     def _verbatim(self) -> str | None:
         """``tts_text`` in the newest user item: speak it as is, without the model (xStar)."""
-        items = self.spec.input_items
-        if items is None:
-            items = self.session.conversation.items()
-        for item in reversed(items):
+        for item in reversed(self._items()):
             if item.role == "user":
                 texts = [p["text"] for p in item.content if p.get("type") == "tts_text"]
                 return " ".join(texts) if texts else None

@@ -24,13 +24,12 @@ async def update(session: RealtimeSession, parsed: ParsedEvent) -> None:
     """Apply the patch if every part of it can be honoured; otherwise change nothing."""
     patch = parsed.session_patch or {}
     config = apply_patch(session.config, patch)
-    param = "session.model" if session.dialect == "ga" else "session.model"
     llm = session.llm
     if "model" in patch and patch["model"] != session.config.get("model"):
         try:
             llm = session.deps.resolve_llm(patch["model"])
         except UnknownName as exc:
-            raise ClientError(str(exc), code="model_not_found", param=param) from None
+            raise ClientError(str(exc), code="model_not_found", param="session.model") from None
         config["model"] = llm.qualified if not patch["model"] else patch["model"]
     voice_param = "session.audio.output.voice" if session.dialect == "ga" else "session.voice"
     voice = session.voice
