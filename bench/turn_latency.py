@@ -36,6 +36,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime_site.settings.dev")
 os.environ.setdefault("VOICE_WARM_UP", "false")
 
 from bench.common import pct  # noqa: E402
+from tests.voice.speech import piper_pcm16  # noqa: E402
 
 QUESTIONS = [
     "What is the capital city of France?",
@@ -45,20 +46,6 @@ QUESTIONS = [
     "Please tell me a fun fact about cats.",
     "What should I cook for dinner tonight?",
 ]
-
-
-def speech_24k(text: str) -> bytes:
-    import numpy as np
-    from django.conf import settings
-
-    from apps.core.audio import resample
-    from apps.voice.tts.base import VoiceSpec
-    from apps.voice.tts.piper import PiperTts
-
-    tts = PiperTts(cache_dir=str(settings.VOICE_MODEL_CACHE))
-    chunks = list(tts.synthesize(text, VoiceSpec("en_US-joe-medium")))
-    audio = np.concatenate([resample(c.samples, c.sample_rate, 24_000) for c in chunks])
-    return audio.astype("<i2").tobytes()
 
 
 class TimedProvider:
@@ -157,7 +144,7 @@ async def run(turns: int, silence_ms: int) -> dict[str, Any]:
             arrived.clear()
             await asyncio.wait_for(arrived.wait(), max(0.01, deadline - time.monotonic()))
 
-    audio = {q: speech_24k(q) for q in QUESTIONS}
+    audio = {q: piper_pcm16(q) for q in QUESTIONS}
     chunk = 2 * 2400
     rows = []
     for turn in range(turns):

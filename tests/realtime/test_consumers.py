@@ -45,6 +45,28 @@ class Client:
     async def send(self, event: dict[str, Any]) -> None:
         await self.comm.send_to(text_data=json.dumps(event))
 
+    async def text_turn(self, text: str | None) -> dict[str, Any]:
+        """Switch to text output, add a user message (if any), answer it; the response.done."""
+        await self.send(
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "output_modalities": ["text"]},
+            }
+        )
+        if text is not None:
+            await self.send(
+                {
+                    "type": "conversation.item.create",
+                    "item": {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": text}],
+                    },
+                }
+            )
+        await self.send({"type": "response.create"})
+        return await self.until("response.done")
+
 
 async def connect(
     path: str = "/v1/realtime",
@@ -73,21 +95,7 @@ async def test_text_turn_over_websocket_is_persisted(issued: Any, voices: Any) -
     created = await client.recv()
     assert created["type"] == "session.created"
     session_id = created["session"]["id"]
-    await client.send(
-        {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}}
-    )
-    await client.send(
-        {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "hello"}],
-            },
-        }
-    )
-    await client.send({"type": "response.create"})
-    done = await client.until("response.done")
+    done = await client.text_turn("hello")
     assert done["response"]["output"][0]["content"][0]["text"] == "You said: hello"
     validate_all(client.events, "ga")
     await client.comm.disconnect()
@@ -249,21 +257,7 @@ async def test_model_routing_and_user_history(issued: Any, voices: Any) -> None:
     client, _, _ = await connect(path, key=issued.key)
     created = await client.recv()
     assert created["session"]["model"] == "scripted-echo@scripted"
-    await client.send(
-        {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}}
-    )
-    await client.send(
-        {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "my name is Ann"}],
-            },
-        }
-    )
-    await client.send({"type": "response.create"})
-    await client.until("response.done")
+    await client.text_turn("my name is Ann")
     await client.comm.disconnect()
     # The same end user reconnects: earlier turns are in the model's context, others' are not.
     from apps.agent.routing import providers
@@ -273,14 +267,7 @@ async def test_model_routing_and_user_history(issued: Any, voices: Any) -> None:
     for user, expected in (("u42", True), ("someone-else", False)):
         client, _, _ = await connect(f"/v1/realtime?userId={user}", key=issued.key)
         await client.recv()
-        await client.send(
-            {
-                "type": "session.update",
-                "session": {"type": "realtime", "output_modalities": ["text"]},
-            }
-        )
-        await client.send({"type": "response.create"})
-        await client.until("response.done")
+        await client.text_turn(None)
         await client.comm.disconnect()
         contents = [m.content for m in llm.requests[seen].messages]
         assert ("my name is Ann" in contents) is expected

@@ -16,12 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from openai import AsyncOpenAI
 
 from tests.helpers import daphne, free_port, manage, project_env, scripted_server_env
+from tests.voice.speech import piper_pcm16
 
+from .audio import b64, silence, tone
 from .conformance import validate_event
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -88,6 +89,18 @@ WEATHER_TOOL = {
 }
 
 
+async def ask_with_forced_weather_tool(conn: Any, events: Events, text: str) -> tuple[Any, Any]:
+    """Send a user message and a response forced to call get_weather: (arguments done, done)."""
+    await conn.conversation.item.create(
+        item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    )
+    await conn.response.create(
+        response={"tool_choice": {"type": "function", "name": "get_weather"}}
+    )
+    call = await events.until("response.function_call_arguments.done")
+    return call, await events.until("response.done")
+
+
 async def test_ga_text_turn_and_function_call(scripted_server: tuple[str, str]) -> None:
     client = client_for(scripted_server)
     async with client.realtime.connect(model="gpt-realtime") as conn:
@@ -98,18 +111,7 @@ async def test_ga_text_turn_and_function_call(scripted_server: tuple[str, str]) 
             session={"type": "realtime", "output_modalities": ["text"], "tools": [WEATHER_TOOL]}
         )
         await events.until("session.updated")
-        await conn.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "Weather in Paris?"}],
-            }
-        )
-        await conn.response.create(
-            response={"tool_choice": {"type": "function", "name": "get_weather"}}
-        )
-        call = await events.until("response.function_call_arguments.done")
-        done = await events.until("response.done")
+        call, done = await ask_with_forced_weather_tool(conn, events, "Weather in Paris?")
         assert call.name == "get_weather"
         assert done.response.output[0].type == "function_call"
         await conn.conversation.item.create(
@@ -165,18 +167,7 @@ async def test_beta_text_turn_function_call_and_audio(scripted_server: tuple[str
         )
         updated = await events.until("session.updated")
         assert updated.session.voice == "echo"
-        await conn.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "hi"}],
-            }
-        )
-        await conn.response.create(
-            response={"tool_choice": {"type": "function", "name": "get_weather"}}
-        )
-        call = await events.until("response.function_call_arguments.done")
-        await events.until("response.done")
+        call, _ = await ask_with_forced_weather_tool(conn, events, "hi")
         await conn.conversation.item.create(
             item={"type": "function_call_output", "call_id": call.call_id, "output": "rain"}
         )
@@ -202,10 +193,8 @@ async def test_beta_spoken_turn_with_server_vad(scripted_server: tuple[str, str]
         await events.until("session.created")
         await conn.session.update(session={"input_audio_transcription": {"model": "whisper-1"}})
         await events.until("session.updated")
-        t = np.arange(24_000 * 6 // 10) / 24_000
-        speech = (0.3 * 32767 * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes()
-        for chunk in (speech, bytes(2 * 24_000)):
-            await conn.input_audio_buffer.append(audio=base64.b64encode(chunk).decode())
+        for chunk in (tone(600), silence(1000)):
+            await conn.input_audio_buffer.append(audio=b64(chunk))
         await events.until("input_audio_buffer.speech_started")
         await events.until("input_audio_buffer.speech_stopped")
         heard = await events.until("conversation.item.input_audio_transcription.completed")
@@ -213,21 +202,8 @@ async def test_beta_spoken_turn_with_server_vad(scripted_server: tuple[str, str]
         await events.until("response.done")
 
 
-def _speech_24k(text: str) -> bytes:
-    from django.conf import settings
-
-    from apps.core.audio import resample
-    from apps.voice.tts.base import VoiceSpec
-    from apps.voice.tts.piper import PiperTts
-
-    tts = PiperTts(cache_dir=str(settings.VOICE_MODEL_CACHE))
-    chunks = list(tts.synthesize(text, VoiceSpec("en_US-joe-medium")))
-    audio = np.concatenate([resample(c.samples, c.sample_rate, 24_000) for c in chunks])
-    return audio.astype("<i2").tobytes()
-
-
 async def test_ga_spoken_turn_on_the_embedded_engines(embedded_server: tuple[str, str]) -> None:
-    speech = _speech_24k("What is the capital city of France?")
+    speech = piper_pcm16("What is the capital city of France?")
     client = client_for(embedded_server)
     async with client.realtime.connect(model="gpt-realtime") as conn:
         events = Events(conn, "ga")

@@ -77,3 +77,17 @@ CHINESE_SENTENCES = [
 def normalise_chinese(text: str) -> list[str]:
     """Characters only: punctuation, spaces and Latin dropped (CER is per character)."""
     return re.findall(r"[\u3400-\u9fff]", text)
+
+
+def piper_pcm16(text: str, *, rate: int = 24_000) -> bytes:
+    """``text`` spoken by the embedded English voice (Piper), as PCM16 mono at ``rate``."""
+    from django.conf import settings
+
+    from apps.core.audio import resample
+    from apps.voice.tts.base import VoiceSpec
+    from apps.voice.tts.piper import PiperTts
+
+    tts = PiperTts(cache_dir=str(settings.VOICE_MODEL_CACHE))
+    chunks = list(tts.synthesize(text, VoiceSpec("en_US-joe-medium")))
+    audio = np.concatenate([resample(c.samples, c.sample_rate, rate) for c in chunks])
+    return audio.astype("<i2").tobytes()
