@@ -229,6 +229,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.dialect: Dialect = hs.dialect
         self.session_id = new_session_id()
         subprotocol = "realtime" if hs.offered_realtime else None
+        store = DatabaseStore(self.session_id)
         try:
             admitted = await _admit(hs, self.session_id)
             deps = SessionDeps(
@@ -237,7 +238,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 resolve_voice=runtime.voice_resolver(
                     license_id=admitted.credential.license.pk, user_id=admitted.user_id
                 ),
-                store=DatabaseStore(self.session_id),
+                store=store,
                 limits=runtime.limits(),
                 history=admitted.history,
             )
@@ -258,8 +259,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self._refuse(subprotocol, Refused(str(exc), "model_not_found"))
             return
         await self.accept(subprotocol=subprotocol)
-        self.store = deps.store  # type: ignore[assignment]
-        self.store.start()
+        self.store = store
+        store.start()
         self.sender = asyncio.ensure_future(self._sender())
         self.session = session
         try:
@@ -269,6 +270,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await session.error(ProtocolError(str(exc), None, "invalid_value"))
             await session.shutdown(reason="error")
             await self._close_from_session(4000, "invalid_session")
+            return
         logger.info(
             "realtime session started",
             extra={"session_id": self.session_id, "dialect": self.dialect},
@@ -277,16 +279,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def _refuse(self, subprotocol: str | None, exc: Refused) -> None:
         logger.info("realtime connection refused", extra={"code": exc.code})
         await self.accept(subprotocol=subprotocol)
+        described = ProtocolError(exc.message, None, exc.code, type=exc.error_type)
         error = {
             "type": "error",
             "event_id": new_event_id(),
-            "error": {
-                "type": exc.error_type,
-                "code": exc.code,
-                "message": exc.message,
-                "param": None,
-                "event_id": None,
-            },
+            "error": {**described.as_dict(), "event_id": None},
         }
         await self.send(text_data=json.dumps(error))
         self.closed = True
@@ -302,19 +299,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         # Characters, not bytes, for text: events are JSON with base64 audio, i.e. ASCII.
         size = len(text_data) if text_data is not None else len(bytes_data or b"")
         if size > settings.REALTIME_MAX_EVENT_BYTES:
-            await session.emit(
-                {
-                    "type": "error",
-                    "error": {
-                        "type": "invalid_request_error",
-                        "code": "event_too_large",
-                        "message": f"The event is {size} bytes; the limit is "
-                        f"{settings.REALTIME_MAX_EVENT_BYTES} bytes. Send audio in smaller "
-                        "appends.",
-                        "param": None,
-                        "event_id": None,
-                    },
-                }
+            await session.error(
+                ProtocolError(
+                    f"The event is {size} bytes; the limit is "
+                    f"{settings.REALTIME_MAX_EVENT_BYTES} bytes. Send audio in smaller appends.",
+                    None,
+                    "event_too_large",
+                )
             )
             return
         if text_data is not None:

@@ -38,6 +38,7 @@ from ..protocol.errors import ProtocolError
 from .conversation import Item
 from .deps import Usage
 from .errors import ClientError
+from .handlers.response import interrupt, start_response
 
 if TYPE_CHECKING:
     from .session import RealtimeSession
@@ -413,8 +414,6 @@ class InputAudio:
         )
         td = self._turn_detection or {}
         if td.get("interrupt_response", True):
-            from .handlers.response import interrupt
-
             await interrupt(self.session)
 
     async def _speech_stopped(
@@ -443,8 +442,6 @@ class InputAudio:
             self._vad_origin = self._end
         await self._commit(audio, item_id=item_id, speculative=reuse)
         if td.get("create_response", True):
-            from .handlers.response import start_response
-
             await start_response(self.session, params=None, event_id=None)
 
     async def _manual_commit(self, event_id: str | None) -> None:
@@ -486,8 +483,6 @@ class InputAudio:
         audio = self._buffer(start, self._end)
         self._reset_buffer()
         await self._commit(audio, item_id=item_id, speculative=None)
-        from .handlers.response import start_response
-
         await start_response(self.session, params=None, event_id=None)
 
     async def _commit(

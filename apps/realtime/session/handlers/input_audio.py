@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .registry import handles
+from .response import interrupt
 
 if TYPE_CHECKING:
     from ...protocol.codec import ParsedEvent
@@ -33,8 +34,6 @@ async def clear(session: RealtimeSession, parsed: ParsedEvent) -> None:
 @handles("output_audio_buffer.clear")
 async def output_clear(session: RealtimeSession, parsed: ParsedEvent) -> None:
     """Stop the audio being played: cancel the response and drop what the sink holds."""
-    from .response import interrupt
-
     runner = session.default_response
     await interrupt(session, reason="client_cancelled")
     await session.sink.clear()
