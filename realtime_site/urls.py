@@ -1,4 +1,4 @@
-"""Top-level URL routes: pages, admin, the OpenAI-shaped API and health."""
+"""Top-level URL routes: pages, admin, the OpenAI-shaped API, health and metrics."""
 
 from django.conf import settings
 from django.conf.urls.static import static
@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.api.views.health import healthz
+from apps.api.views.metrics import metrics_view
 
 admin.site.site_header = "Realtime voice platform"
 admin.site.site_title = "Realtime admin"
@@ -13,6 +14,7 @@ admin.site.site_title = "Realtime admin"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("v1/", include("apps.api.urls")),
     path("", include("apps.web.urls")),
 ]

@@ -24,6 +24,9 @@ for pair in "fastspeech2_quan.tflite:fs2.onnx" "mb_melgan.tflite:mb_melgan.onnx"
   "$work/venv/bin/python" -m tf2onnx.convert --tflite "$asset/${pair%%:*}" \
     --output "$work/${pair##*:}" --opset 17 >/dev/null 2>&1
 done
+# Record the outputs' digests; the server checks them at every load (docs/models.md).
+(cd "$work" && sha256sum fs2.onnx mb_melgan.onnx > SHA256SUMS)
+mv "$work/SHA256SUMS" "$out/SHA256SUMS"
 # Move into place last, vocoder last: its presence marks a complete build.
 mv "$work/fs2.onnx" "$out/fs2.onnx"
 mv "$work/mb_melgan.onnx" "$out/mb_melgan.onnx"

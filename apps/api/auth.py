@@ -8,17 +8,18 @@ is meant to sit in a browser and open one realtime connection, so it is refused 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.core import safe_json
 from apps.licensing.gate import TooManyFailures, authenticate
 from apps.licensing.services import AuthenticationFailed
 
-from .errors import error_response
+from .errors import error_response, request_too_large_response
 
 View = Callable[..., HttpResponse]
 
@@ -29,8 +30,14 @@ MISSING_KEY_MESSAGE = (
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The peer address Daphne reports (``daphne --proxy-headers`` takes it from a proxy)."""
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+    """The client's address: the peer, or what ``TRUSTED_PROXIES`` forwarded for it.
+
+    Daphne must run without ``--proxy-headers`` (see ``apps.core.net``).
+    """
+    # Imported here to keep this function's change self-contained.
+    from apps.core.net import client_address
+
+    return client_address(request.META.get("REMOTE_ADDR"), request.headers)
 
 
 def bearer_token(request: HttpRequest) -> str | None:
@@ -46,6 +53,9 @@ def api_endpoint(methods: Iterable[str], *, json_body: bool = False) -> Callable
     """Wrap a view: allowed methods, license-key auth, optional JSON object body.
 
     The wrapped view receives ``request.license`` (and ``request.json`` with ``json_body``).
+    The body is read with ``apps.core.safe_json.loads``: invalid JSON, nesting deeper than
+    64 levels, ``NaN``/``Infinity`` and lone surrogates answer 400, a body over
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` answers 413.
     CSRF does not apply: these endpoints authenticate with a bearer key, never a cookie.
     """
     allowed = tuple(m.upper() for m in methods)
@@ -65,14 +75,15 @@ def api_endpoint(methods: Iterable[str], *, json_body: bool = False) -> Callable
                 return error_response(MISSING_KEY_MESSAGE, status=401)
             try:
                 credential = authenticate(key=token, client_ip=client_ip(request))
-            except TooManyFailures:
+            except TooManyFailures as exc:
                 response = error_response(
-                    "Too many failed authentication attempts. Try again in a minute.",
+                    "Too many failed authentication attempts. Try again in "
+                    f"{exc.retry_after_s} s.",
                     status=429,
                     type="requests",
                     code="rate_limit_exceeded",
                 )
-                response["Retry-After"] = "60"
+                response["Retry-After"] = str(exc.retry_after_s)
                 return response
             except AuthenticationFailed as exc:
                 return error_response(exc.message, status=401, code=exc.code)
@@ -86,11 +97,17 @@ def api_endpoint(methods: Iterable[str], *, json_body: bool = False) -> Callable
             request.license = credential.license  # type: ignore[attr-defined]
             if json_body:
                 try:
-                    payload = json.loads(request.body or b"{}")
-                except (ValueError, UnicodeDecodeError):
+                    body = request.body
+                except RequestDataTooBig:
+                    # ApiErrorMiddleware reads /v1 bodies first; this covers any other mount.
+                    return request_too_large_response()
+                try:
+                    payload = safe_json.loads(body or b"{}")
+                except safe_json.JsonRejected as exc:
                     return error_response(
-                        "We could not parse the JSON body of your request. (HINT: This likely "
-                        "means you aren't sending valid JSON. Check the Content-Type and body.)",
+                        f"We could not parse the JSON body of your request: {exc.detail}. "
+                        "(HINT: This likely means you aren't sending valid JSON. Check the "
+                        "Content-Type and body.)",
                         status=400,
                     )
                 if not isinstance(payload, dict):

@@ -29,6 +29,11 @@ class Conversation(models.Model):
         SESSION_EXPIRED = "session_expired", "session expired"
         LICENSE_REVOKED = "license_revoked", "license revoked"
         ERROR = "error", "error"
+        # Nobody heard from the session for REALTIME_HEARTBEAT_STALE_S (its worker hung or
+        # was killed without cleaning up).
+        STALE = "stale", "heartbeat stale"
+        # Found open at start-up, belonging to a worker process that no longer exists.
+        WORKER_LOST = "worker_lost", "worker lost"
 
     id = models.CharField(primary_key=True, max_length=40, default=session_id, editable=False)
     license = models.ForeignKey(
@@ -44,6 +49,12 @@ class Conversation(models.Model):
     dialect = models.CharField(max_length=8, choices=Dialect.choices, default=Dialect.GA)
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The serving worker refreshes this while the session is live; a row whose heartbeat is
+    # older than REALTIME_HEARTBEAT_STALE_S no longer holds a license slot.
+    heartbeat_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # "<host>:<pid>:<start token>" of the serving process (apps.core.workers), so a restarted
+    # host can end what its dead workers left open.
+    worker_id = models.CharField(max_length=128, blank=True, default="")
     end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
     input_audio_ms = models.PositiveBigIntegerField(default=0)
     output_audio_ms = models.PositiveBigIntegerField(default=0)

@@ -25,11 +25,26 @@ def license_audio_ms_this_month(*, license_id: int, now: datetime | None = None)
     return int(totals["inp"] or 0) + int(totals["out"] or 0)
 
 
+def license_live_sessions(*, license_id: int, stale_s: int, now: datetime | None = None) -> int:
+    """Sessions of a license that hold a slot: not ended, and heartbeating.
+
+    Shared by every worker through the database. A session whose heartbeat is older than
+    ``stale_s`` does not count, however it ended (a killed worker, a hung event loop).
+    """
+    now = now or timezone.now()
+    return Conversation.objects.filter(
+        license_id=license_id,
+        ended_at__isnull=True,
+        heartbeat_at__gte=now - timedelta(seconds=stale_s),
+    ).count()
+
+
 def license_open_sessions(*, license_id: int, max_age_s: int, now: datetime | None = None) -> int:
     """Sessions of a license that have not ended (and are young enough to still be live).
 
-    Shared by every worker through the database. A worker that died without ending its
-    sessions cannot hold slots for longer than the maximum session length.
+    Superseded by ``license_live_sessions`` (heartbeats) inside
+    ``apps.licensing.admission.session_admit``; kept for callers that do not heartbeat.
+    A worker that died without ending its sessions holds their slots for up to ``max_age_s``.
     """
     now = now or timezone.now()
     return Conversation.objects.filter(

@@ -1,38 +1,125 @@
-"""Rate limit for failed authentications, per client IP, shared through Django's cache.
+"""Budget for failed authentications per client address, shared through Django's cache.
 
-With REDIS_URL set the cache is Redis, so every worker process counts into the same window.
-Fixed one-minute windows: simple, and good enough to stop online guessing of ≥190-bit keys
-from flooding the database.
+Guarantee: at most ``LICENSING_AUTH_FAILURES_PER_MINUTE`` failures from one address are
+*processed* (answered 401 and counted) in any 60 s span. A fixed one-minute window cannot
+promise that (a burst at the end of one window and another at the start of the next pass
+twice the budget within seconds), so this is a sliding window:
+
+* failures are counted in one-second buckets (``authfail:<subject>:<second>``), and the
+  window at time ``t`` is the sum of the buckets from ``floor(t) - 60`` to ``floor(t)``. That
+  covers at least the last 60 s (up to 61 s: the rounding only ever errs towards refusing);
+* a failure is admitted by *increment, then read, then undo if over*: ``cache.incr`` on the
+  current bucket (atomic on Redis and on LocMem), then one ``get_many`` of the window; a
+  sum over the budget means refused, and the increment is taken back with ``cache.decr``.
+
+Why this is correct across workers without a Lua script or a lock: every admitted failure's
+increment happens before its own read, so of any set of admitted failures the one whose
+increment came last saw all the others in its read; its sum was within the budget, hence
+so is the set. Concurrent attempts can only see each other's not-yet-undone increments,
+which makes them refuse more, never admit more. Costs: one ``INCR`` and one ``MGET`` of 61
+keys per failure (plus a ``DECR`` when refused) and nothing at all for a valid key.
+
+With REDIS_URL set the cache is Redis and every worker shares the budget; with the default
+LocMem cache each worker process has its own.
+
+IPv6 clients are counted per /64: one host usually holds a whole /64 and could otherwise
+rotate through 2^64 budgets.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 
 WINDOW_S = 60
+# One-second buckets; the window reads the current one and the WINDOW_S before it.
+BUCKETS = WINDOW_S + 1
+# Long enough that no bucket inside the window expires; short enough to clean itself up.
+BUCKET_TTL_S = 2 * WINDOW_S
+IPV6_SUBJECT_PREFIX = 64
 
 
-def _bucket_key(client_ip: str, now_s: float) -> str:
-    return f"authfail:{client_ip}:{int(now_s // WINDOW_S)}"
+@dataclass(frozen=True, slots=True)
+class FailureDecision:
+    """Whether a failed attempt was counted, or refused because the address is over budget."""
+
+    allowed: bool
+    # Seconds until the oldest counted failure leaves the window (0 when allowed).
+    retry_after_s: int = 0
 
 
-def failures_exceeded(client_ip: str, *, now_s: float | None = None) -> bool:
-    """Whether this IP has used up its failed attempts for the current window."""
-    limit = settings.LICENSING_AUTH_FAILURES_PER_MINUTE
-    count = cache.get(_bucket_key(client_ip, time.time() if now_s is None else now_s), 0)
-    return int(count) >= limit
+def subject(client_ip: str) -> str:
+    """The throttle's key for an address: the address, or its /64 network for IPv6."""
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        network = ipaddress.IPv6Network(f"{address}/{IPV6_SUBJECT_PREFIX}", strict=False)
+        return str(network)
+    return str(address)
 
 
-def record_failure(client_ip: str, *, now_s: float | None = None) -> None:
-    """Count one failed authentication for this IP."""
-    key = _bucket_key(client_ip, time.time() if now_s is None else now_s)
-    # add() is a no-op when the key exists; incr() is atomic on Redis and LocMem.
-    cache.add(key, 0, timeout=WINDOW_S * 2)
+def _key(who: str, second: int) -> str:
+    return f"authfail:{who}:{second}"
+
+
+def _window(who: str, second: int) -> dict[int, int]:
+    """Failures per second in the window ending at ``second`` (seconds with none left out)."""
+    keys = {_key(who, s): s for s in range(second - WINDOW_S, second + 1)}
+    return {keys[k]: int(v) for k, v in cache.get_many(list(keys)).items() if v}
+
+
+def _increment(key: str) -> None:
+    # add() is a no-op when the bucket exists; incr() is atomic on Redis and LocMem.
+    cache.add(key, 0, timeout=BUCKET_TTL_S)
     try:
         cache.incr(key)
     except ValueError:
-        # The key expired between add() and incr(): start the window again.
-        cache.set(key, 1, timeout=WINDOW_S * 2)
+        # Evicted between add() and incr() (LocMem's size cap): start the bucket again.
+        cache.set(key, 1, timeout=BUCKET_TTL_S)
+
+
+def failure_admit(client_ip: str, *, now_s: float | None = None) -> FailureDecision:
+    """Count one failed authentication from ``client_ip`` if its budget allows.
+
+    Args:
+        client_ip: The client's address (see ``apps.core.net.client_address``).
+        now_s: The current Unix time in seconds; injectable for tests.
+
+    Returns:
+        ``allowed=True`` when the failure was counted (answer it as the failure it is);
+        ``allowed=False`` with ``retry_after_s`` when the address already has
+        ``LICENSING_AUTH_FAILURES_PER_MINUTE`` failures in the last 60 s (answer 429).
+        A refused attempt is not counted, so a client that keeps failing regains one
+        attempt as each old failure ages out, and no more.
+    """
+    now_s = time.time() if now_s is None else now_s
+    limit = int(settings.LICENSING_AUTH_FAILURES_PER_MINUTE)
+    who = subject(client_ip)
+    second = math.floor(now_s)
+    current = _key(who, second)
+    _increment(current)
+    window = _window(who, second)
+    if sum(window.values()) <= limit:
+        return FailureDecision(allowed=True)
+    try:
+        cache.decr(current)
+    except ValueError:
+        pass  # Already gone: nothing left to take back.
+    # Our own (now undone) increment sits in the current second; the oldest bucket decides.
+    oldest = min(window)
+    return FailureDecision(allowed=False, retry_after_s=max(1, math.ceil(oldest + BUCKETS - now_s)))
+
+
+def failures_in_window(client_ip: str, *, now_s: float | None = None) -> int:
+    """Failures counted for ``client_ip`` in the current window (for operators and tests)."""
+    now_s = time.time() if now_s is None else now_s
+    return sum(_window(subject(client_ip), math.floor(now_s)).values())

@@ -16,9 +16,10 @@ class VoiceAdmin(admin.ModelAdmin):
         "gender",
         "engine",
         "engine_voice",
+        "license_name",
         "builtin",
         "owner_license",
         "active",
     )
     list_filter = ("builtin", "engine", "gender", "active")
-    search_fields = ("slug", "display_name", "engine_voice", "owner_user_id")
+    search_fields = ("slug", "display_name", "engine_voice", "owner_user_id", "license_name")

@@ -51,6 +51,14 @@ class Voice(models.Model):
         help_text="Semitones relative to the engine voice.",
     )
     params = models.JSONField(default=dict, blank=True, help_text="Extra engine parameters.")
+    license_name = models.CharField(
+        "licence",
+        max_length=200,
+        blank=True,
+        help_text="Terms of the voice's model and training data, e.g. "
+        '"CC0-1.0" or "non-commercial (Baker CSMSC corpus)"; shown to API clients. '
+        "Blank means unknown. See docs/models.md.",
+    )
     builtin = models.BooleanField(default=True)
     owner_license = models.ForeignKey(
         "licensing.License", null=True, blank=True, on_delete=models.CASCADE, related_name="voices"

@@ -105,7 +105,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 gives sockets a 5 s read timeout, which the layer's 5 s blocking
+                # pop (BZPOPMIN) reaches when idle: every idle consumer would crash with
+                # TimeoutError. Longer than the pop, still short enough to notice a dead link.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "asgi"),
                 "capacity": 1000,
                 "expiry": 30,
@@ -125,7 +128,13 @@ else:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Room for the auth throttle's per-second counters when many addresses fail at once.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -155,11 +164,21 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 
+# --- Logging: one line per record on stderr. Extra fields (session_id first) are appended as
+# key=value; LOG_FORMAT=json writes one JSON object per line instead (apps.core.logging).
+LOG_FORMAT = (env_str("LOG_FORMAT", "plain") or "plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"()": "apps.core.logging.PlainFormatter"},
+        "json": {"()": "apps.core.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
@@ -194,6 +213,38 @@ REALTIME_HISTORY_MESSAGES = env_int("REALTIME_HISTORY_MESSAGES", 20)
 REALTIME_AUDIO_WORKERS = env_int("REALTIME_AUDIO_WORKERS", 2)
 REALTIME_ASR_WORKERS = env_int("REALTIME_ASR_WORKERS", 1)
 REALTIME_TTS_WORKERS = env_int("REALTIME_TTS_WORKERS", 2)
+# Keys in URLs (?api_key=, ?license=) end up in proxy logs and browser history; NavTalk
+# clients need them, so they are accepted unless this is turned off.
+REALTIME_ALLOW_KEYS_IN_URL = env_bool("REALTIME_ALLOW_KEYS_IN_URL", True)
+# Admission: a worker takes at most this many sessions, and none while its event loop lags
+# by more than this (the sessions it has would suffer). Refusals close with 1013.
+REALTIME_MAX_SESSIONS_PER_WORKER = env_int("REALTIME_MAX_SESSIONS_PER_WORKER", 20)
+REALTIME_MAX_LOOP_LAG_MS = env_int("REALTIME_MAX_LOOP_LAG_MS", 150)
+# What one connection may push in (token buckets, checked before parsing). Real-time audio
+# is 64 KiB/s of base64 at 24 kHz; the burst lets one maximal event through at once. Over
+# it frames are dropped with an error; still over it after the grace period: close 1008.
+REALTIME_INBOUND_BYTES_PER_S = env_int("REALTIME_INBOUND_BYTES_PER_S", 1024 * 1024)
+REALTIME_INBOUND_BURST_BYTES = env_int("REALTIME_INBOUND_BURST_BYTES", 16 * 1024 * 1024)
+REALTIME_INBOUND_EVENTS_PER_S = env_int("REALTIME_INBOUND_EVENTS_PER_S", 200)
+REALTIME_INBOUND_BURST_EVENTS = env_int("REALTIME_INBOUND_BURST_EVENTS", 400)
+REALTIME_INBOUND_GRACE_S = env_int("REALTIME_INBOUND_GRACE_S", 3)
+# A client whose outbox stays full this long (it stopped reading) is disconnected.
+REALTIME_OUTBOX_STALL_S = env_int("REALTIME_OUTBOX_STALL_S", 5)
+# Live sessions: heartbeat period, after how long without one a slot stops counting, and
+# how often licenses (revocation, expiry) and monthly quotas are re-checked.
+REALTIME_HEARTBEAT_S = env_int("REALTIME_HEARTBEAT_S", 15)
+REALTIME_HEARTBEAT_STALE_S = env_int("REALTIME_HEARTBEAT_STALE_S", 60)
+REALTIME_LICENSE_CHECK_S = env_int("REALTIME_LICENSE_CHECK_S", 2)
+REALTIME_QUOTA_CHECK_S = env_int("REALTIME_QUOTA_CHECK_S", 10)
+# Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs); others' is ignored.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+# Largest HTTP request body at all (admin uploads included); bigger ones get 413 before
+# Django reads them. /v1 JSON bodies are further limited by DATA_UPLOAD_MAX_MEMORY_SIZE.
+HTTP_MAX_BODY_BYTES = env_int("HTTP_MAX_BODY_BYTES", 32 * 1024 * 1024)
+# GET /metrics (Prometheus text format): 404 unless enabled; then only for
+# "Authorization: Bearer <METRICS_TOKEN>" or a signed-in staff user.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
 
 # --- Engines and LLM providers: dotted BACKEND paths loaded by apps.core.backends.
 # Models assembled from their PyPI packages (Whisper halves, Piper with alignments) live here.

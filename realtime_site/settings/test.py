@@ -29,6 +29,12 @@ DATABASES = {
     }
 }
 
+if os.environ.get("TEST_SERVER_DATABASE_URL"):
+    # A server process of a scale-out test: scripted engines on a real PostgreSQL.
+    import dj_database_url
+
+    DATABASES = {"default": dj_database_url.parse(os.environ["TEST_SERVER_DATABASE_URL"])}
+
 CHANNEL_LAYERS = {
     "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 100}}
 }

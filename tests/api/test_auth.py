@@ -78,9 +78,11 @@ def test_failed_attempts_are_rate_limited(api, issued, settings) -> None:
     fake = keys.generate_key(keys.LICENSE_PREFIX).value
     for _ in range(5):
         assert_openai_error(api.get("/v1/models", fake), 401)
-    response = api.get("/v1/models", issued.key)
+    response = api.get("/v1/models", fake)
     assert_openai_error(response, 429, code="rate_limit_exceeded")
-    assert response["Retry-After"] == "60"
+    assert 1 <= int(response["Retry-After"]) <= 61
+    # A valid key from the same address is never refused for others' failures.
+    assert api.get("/v1/models", issued.key).status_code == 200
 
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)

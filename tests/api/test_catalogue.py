@@ -1,4 +1,4 @@
-"""Models, voices, characters and health as clients see them."""
+"""Models, voices and characters as clients see them (/healthz: tests/api/test_health.py)."""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -108,6 +108,7 @@ def test_voices_list_builtin_and_owned(api, issued, other_issued, voices) -> Non
         "description": "",
         "builtin": True,
         "owner_user_id": None,
+        "license": None,
     }
 
 
@@ -132,7 +133,19 @@ def test_voice_list_xstar_shape(api, issued, voices) -> None:
         "gender": "neutral",
         "description": "",
         "custom": True,
+        "license": None,
     }
+
+
+def test_both_voice_lists_show_each_voice_licence(api, issued, voices) -> None:
+    voices["龙婉"].license_name = "non-commercial (Baker CSMSC corpus)"
+    voices["龙婉"].save()
+    by_id = {v["id"]: v for v in api.get("/v1/realtime/voices", issued.key).json()["data"]}
+    assert by_id["龙婉"]["license"] == "non-commercial (Baker CSMSC corpus)"
+    assert by_id["alloy"]["license"] is None
+    by_name = {v["name"]: v for v in api.get("/v1/realtime/voiceList", issued.key).json()}
+    assert by_name["龙婉"]["license"] == "non-commercial (Baker CSMSC corpus)"
+    assert by_name["alloy"]["license"] is None
 
 
 def test_characters_list(api, issued, voices, settings, tmp_path) -> None:
@@ -151,43 +164,3 @@ def test_characters_list(api, issued, voices, settings, tmp_path) -> None:
     assert girl["default_voice"] == "龙婉"
     assert girl["look"]["hair"] == "#000000" and girl["look"]["hair_style"] == "short"
     assert girl["portrait_url"].startswith("http://testserver/media/portraits/")
-
-
-def test_healthz(client, settings) -> None:
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "ok"
-    assert body["database"] == {"vendor": "sqlite", "ok": True}
-    assert body["versions"]["django"].startswith("5.2")
-    assert body["channel_layer"] == "InMemoryChannelLayer"
-    assert body["providers"]["scripted"]["backend"] == "apps.agent.providers.scripted.ScriptedLlm"
-    settings.VOICE_ENGINES = {"vad": {"BACKEND": "apps.voice.vad.fake.FakeVad"}}
-    assert client.get("/healthz").json()["engines"] == {
-        "vad": {"backend": "apps.voice.vad.fake.FakeVad", "loaded": False}
-    }
-    from apps.voice.engines import get_vad
-
-    get_vad()
-    assert client.get("/healthz").json()["engines"]["vad"] == {
-        "backend": "apps.voice.vad.fake.FakeVad",
-        "loaded": True,
-        "engine": "FakeVad",
-    }
-
-
-def test_healthz_reports_a_dead_database(client, monkeypatch) -> None:
-    from django.db import DatabaseError
-
-    from apps.api.views import health
-
-    class Broken:
-        vendor = "sqlite"
-
-        def cursor(self):
-            raise DatabaseError("down")
-
-    monkeypatch.setattr(health, "connection", Broken())
-    response = client.get("/healthz")
-    assert response.status_code == 503
-    assert response.json()["status"] == "degraded"

@@ -13,7 +13,12 @@ from openai.types.realtime import RealtimeClientEvent
 from pydantic import TypeAdapter
 
 from apps.realtime.protocol.client_events import EVENT_MODELS
-from apps.realtime.protocol.codec import CodecError, parse_client_event
+from apps.realtime.protocol.codec import (
+    MAX_EVENT_ID_CHARS,
+    CodecError,
+    parse_client_event,
+    usable_event_id,
+)
 
 GA_UNION = TypeAdapter(RealtimeClientEvent)
 BETA_UNION = TypeAdapter(BetaClientEvent)
@@ -237,13 +242,155 @@ def test_errors_name_the_field_and_echo_the_event_id(raw, param, code) -> None:
     assert info.value.event_id == ("e" if '"event_id"' in raw else None)
 
 
+def _deep(depth: int) -> str:
+    return (
+        '{"a": ' * (depth // 2)
+        + "[" * (depth - depth // 2)
+        + "]" * (depth - depth // 2)
+        + ("}" * (depth // 2))
+    )
+
+
+def _in_metadata(raw: str) -> str:
+    return '{"type": "response.create", "event_id": "e", "response": {"metadata": ' + raw + "}}"
+
+
+# Frames that used to silence or kill a session: (raw, the event_id the error must echo).
+HOSTILE = {
+    "surrogate in type": ('{"type": "\\ud800", "event_id": "e"}', "e"),
+    "surrogate in event_id": ('{"type": "input_audio_buffer.clear", "event_id": "\\ud800"}', None),
+    "low surrogate in event_id": ('{"type": "bogus", "event_id": "x\\udfff"}', None),
+    "surrogate in a key": (
+        '{"type": "input_audio_buffer.clear", "\\udc00": 1, "event_id": "e"}',
+        "e",
+    ),
+    "surrogate in instructions": (
+        '{"type": "session.update", "event_id": "e", '
+        '"session": {"type": "realtime", "instructions": "hi \\ud83d"}}',
+        "e",
+    ),
+    "deep arrays": ("[" * 2_000 + "]" * 2_000, None),
+    "deep objects": ('{"a":' * 2_000 + "1" + "}" * 2_000, None),
+    "deep in metadata": (
+        _in_metadata(_deep(5_000)),
+        None,
+    ),
+    # The event (1) and its response (2) enclose the metadata value: 2 + 63 = 65 levels.
+    "one past the depth limit": (
+        _in_metadata(_deep(63)),
+        None,
+    ),
+    "NaN": (
+        '{"type": "session.update", "event_id": "e", '
+        '"session": {"type": "realtime", "temperature": NaN}}',
+        "e",
+    ),
+    "Infinity": (
+        '{"type": "conversation.item.truncate", "event_id": "e", "item_id": "i", '
+        '"content_index": 0, "audio_end_ms": Infinity}',
+        "e",
+    ),
+    "-Infinity in a tool schema": (
+        '{"type": "session.update", "event_id": "e", "session": {"type": "realtime", "tools": '
+        '[{"type": "function", "name": "f", "parameters": {"type": "object", "min": -Infinity}}]}}',
+        "e",
+    ),
+    "overflowing number": (
+        '{"type": "session.update", "event_id": "e", "session": {"type": "realtime", "tools": '
+        '[{"type": "function", "name": "f", "parameters": {"type": "object", "max": 1e999}}]}}',
+        "e",
+    ),
+}
+
+
+def _sendable(exc: CodecError) -> None:
+    """What the session sends for this error must be valid JSON and encode as UTF-8."""
+    error = {**exc.error.as_dict(), "event_id": exc.event_id}
+    json.dumps({"type": "error", "error": error}, ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_hostile_frames_give_one_sendable_invalid_json_error(kind, dialect) -> None:
+    raw, echo = HOSTILE[kind]
+    with pytest.raises(CodecError) as info:
+        parse_client_event(raw, dialect=dialect)
+    assert info.value.error.code == "invalid_json"
+    assert info.value.error.param is None
+    assert info.value.error.message.startswith("The event is not valid JSON: ")
+    assert info.value.event_id == echo
+    _sendable(info.value)
+
+
+def test_a_surrogate_pair_is_one_character_and_a_lone_half_is_refused() -> None:
+    def frame(escapes: str) -> str:
+        # A tool's schema is free-form: nothing but the JSON reader can catch a lone half.
+        return (
+            '{"type": "session.update", "event_id": "\\ud83d\\ude00", "session": '
+            '{"type": "realtime", "tools": [{"type": "function", "name": "f", '
+            '"parameters": {"type": "object", "description": "' + escapes + '"}}]}}'
+        )
+
+    parsed = parse_client_event(frame("\\ud83d\\ude00"), dialect="ga")
+    assert parsed.session_patch["tools"][0]["parameters"]["description"] == "\N{GRINNING FACE}"
+    with pytest.raises(CodecError) as info:
+        parse_client_event(frame("\\ud83d"), dialect="ga")
+    assert info.value.error.code == "invalid_json"
+    assert info.value.event_id == "\N{GRINNING FACE}"
+
+
+def test_only_usable_event_ids_are_echoed() -> None:
+    long_id = "e" * (MAX_EVENT_ID_CHARS + 1)
+    with pytest.raises(CodecError) as info:
+        parse_client_event(json.dumps({"type": "bogus", "event_id": long_id}), dialect="ga")
+    assert info.value.event_id is None
+    assert usable_event_id({"event_id": long_id[1:]}) == long_id[1:]
+    assert usable_event_id({"event_id": "a\udfffb"}) is None
+    assert usable_event_id(["event_id"]) is None
+
+
+NON_FINITE = st.sampled_from([float("nan"), float("inf"), float("-inf")])
+# Text that may hold lone surrogates (hypothesis leaves the Cs category out by default).
+ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=20)
+# A placeholder string, swapped for raw deeply nested JSON after json.dumps (which cannot
+# itself write nesting that deep without recursing).
+DEEP_MARK = "\x00deep\x00"
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | NON_FINITE
+    | ANY_TEXT
+    | st.just(DEEP_MARK),
     lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+        st.lists(children, max_size=4) | st.dictionaries(ANY_TEXT, children, max_size=4)
     ),
     max_leaves=12,
 )
+
+
+def _frame_text(dumped: str, deep_depth: int) -> str:
+    """Splice nesting ``deep_depth`` levels deep in place of every ``DEEP_MARK``.
+
+    ``json.dumps`` (allow_nan=True, its default) already wrote NaN/Infinity as the literals.
+    """
+    return dumped.replace(json.dumps(DEEP_MARK), _deep(deep_depth))
+
+
+def _has_mark(value: object) -> bool:
+    return json.dumps(DEEP_MARK) in json.dumps(value)
+
+
+def _clean(value: object) -> bool:
+    """Whether ``value`` has no non-finite float and no lone surrogate anywhere."""
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False, default=str).encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        return False
+    return True
 
 
 def _paths(value, prefix=()):
@@ -272,36 +419,60 @@ def _mutate(value, path, action, replacement):
 @given(
     base=st.sampled_from(VALID_GA),
     data=st.data(),
-    action=st.sampled_from(["replace", "drop", "add"]),
+    action=st.sampled_from(["replace", "drop", "add", "duplicate"]),
     replacement=JSON_VALUES,
     dialect=st.sampled_from(["ga", "beta"]),
+    # Shallow enough to stay far inside the limit wherever it lands, or far past it.
+    deep_depth=st.integers(min_value=1, max_value=8) | st.integers(min_value=100, max_value=3_000),
 )
 def test_mutated_events_give_an_event_or_one_codec_error(
-    base, data, action, replacement, dialect
+    base, data, action, replacement, dialect, deep_depth
 ) -> None:
-    paths = list(_paths(base))
-    path = data.draw(st.sampled_from(paths))
-    if action == "add":
-        event = json.loads(json.dumps(base))
-        target = event
-        for key in path:
-            target = target[key]
-        if isinstance(target, dict):
-            target[data.draw(st.text(min_size=1, max_size=10))] = replacement
+    if action == "duplicate":
+        # A key sent twice: the last value counts, as in json.loads.
+        key = data.draw(st.sampled_from(sorted(base)))
+        rest = json.dumps({k: v for k, v in base.items() if k != key})[1:-1]
+        pairs = [rest] if rest else []
+        pairs += [f"{json.dumps(key)}: {json.dumps(value)}" for value in (base[key], replacement)]
+        frame = _frame_text("{" + ", ".join(pairs) + "}", deep_depth)
+        event = {**base, key: replacement}
     else:
-        event = _mutate(base, path, action, replacement) if path or action == "replace" else base
+        path = data.draw(st.sampled_from(list(_paths(base))))
+        if action == "add":
+            event = json.loads(json.dumps(base))
+            target = event
+            for key in path:
+                target = target[key]
+            if isinstance(target, dict):
+                target[data.draw(ANY_TEXT.filter(bool))] = replacement
+        else:
+            event = (
+                _mutate(base, path, action, replacement) if path or action == "replace" else base
+            )
+        frame = _frame_text(json.dumps(event), deep_depth)
+    too_deep = deep_depth >= 100 and _has_mark(event)
+    # The oracle: what the standard library makes of the frame (it keeps NaN and surrogates).
+    decoded = None if too_deep else json.loads(frame)
     try:
-        parse_client_event(json.dumps(event), dialect=dialect)
+        parsed = parse_client_event(frame, dialect=dialect)
     except CodecError as exc:
         assert exc.error.message and exc.error.type == "invalid_request_error"
-        if isinstance(event, dict) and isinstance(event.get("event_id"), str):
-            assert exc.event_id == event["event_id"]
+        _sendable(exc)
+        if too_deep or not _clean(decoded):
+            # Not acceptable JSON: refused before any field is looked at.
+            assert exc.error.code == "invalid_json", exc.error
+        # The id is echoed whenever it was readable and sendable; never from a frame too
+        # deep to decode.
+        assert exc.event_id == (None if too_deep else usable_event_id(decoded))
+    else:
+        assert not too_deep and _clean(decoded), "accepted NaN/Infinity, a surrogate or deep JSON"
+        assert _clean(parsed.event.model_dump())
 
 
 @settings(max_examples=300, deadline=None)
-@given(raw=st.binary(max_size=200) | st.text(max_size=200))
+@given(raw=st.binary(max_size=200) | ANY_TEXT | st.text(max_size=200))
 def test_arbitrary_frames_never_escape(raw) -> None:
     try:
         parse_client_event(raw, dialect="ga")
-    except CodecError:
-        pass
+    except CodecError as exc:
+        _sendable(exc)

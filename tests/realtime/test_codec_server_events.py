@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import typing
+
 import pytest
 
-from apps.realtime.protocol.codec import render_server_event
-from apps.realtime.protocol.session_config import session_defaults
+from apps.realtime.protocol.codec import (
+    BETA_AUDIO_FORMATS,
+    dump_server_event,
+    render_server_event,
+)
+from apps.realtime.protocol.session_config import (
+    Mp3Format,
+    OpusFormat,
+    PcmaFormat,
+    PcmFormat,
+    PcmuFormat,
+    session_defaults,
+)
 
 from .conformance import validate_event
 
@@ -103,3 +117,89 @@ def test_response_object_for_beta() -> None:
     assert beta["response"]["output_audio_format"] == "pcm16"
     assert beta["response"]["voice"] == "echo"
     validate_event(beta, "beta")
+
+
+def _accepted_formats() -> list[dict]:
+    """Every audio format object the GA session config accepts, rates enumerated."""
+    formats: list[dict] = []
+    for model in (PcmFormat, PcmuFormat, PcmaFormat, Mp3Format, OpusFormat):
+        kind = typing.get_args(model.model_fields["type"].annotation)[0]
+        if "rate" in model.model_fields:
+            rates = typing.get_args(model.model_fields["rate"].annotation)
+            formats.extend({"type": kind, "rate": rate} for rate in rates)
+        else:
+            formats.append({"type": kind})
+    return formats
+
+
+def _response_with_format(fmt: dict) -> dict:
+    return {
+        "type": "response.done",
+        "event_id": "e",
+        "response": {
+            "object": "realtime.response",
+            "id": "r",
+            "status": "completed",
+            "status_details": None,
+            "output": [],
+            "conversation_id": None,
+            "output_modalities": ["audio"],
+            "max_output_tokens": "inf",
+            "audio": {"output": {"format": fmt, "voice": "alloy"}},
+            "usage": None,
+            "metadata": None,
+        },
+    }
+
+
+@pytest.mark.parametrize("fmt", _accepted_formats(), ids=lambda f: f"{f['type']}-{f.get('rate')}")
+def test_every_accepted_format_renders_for_beta_and_round_trips(fmt: dict) -> None:
+    # A beta client can hold any GA format (a secret minted with a GA config, or a GA-shaped
+    # default); rendering its session must never raise inside the send task.
+    config = session_defaults(instructions="x", voice="alloy")
+    config["audio"]["input"]["format"] = (
+        fmt if fmt["type"] != "audio/mpeg" else {"type": "audio/pcmu"}
+    )
+    config["audio"]["output"]["format"] = fmt
+    beta = render({"type": "session.updated", "event_id": "e", "session": config}, "beta")
+    name = beta["session"]["output_audio_format"]
+    assert BETA_AUDIO_FORMATS[name] == fmt
+    response = render(_response_with_format(fmt), "beta")
+    assert response["response"]["output_audio_format"] == name
+
+
+def test_opus_48khz_has_a_beta_name() -> None:
+    fmt = {"type": "audio/opus", "rate": 48000}
+    config = session_defaults(instructions="x", voice="alloy")
+    config["audio"]["output"]["format"] = fmt
+    beta = render({"type": "session.created", "event_id": "e", "session": config}, "beta")
+    assert beta["session"]["output_audio_format"] == "Audio48KHz16BitMonoOpus"
+    assert beta["session"]["input_audio_format"] == "pcm16"
+
+
+def test_a_format_without_a_beta_name_goes_out_as_its_ga_object() -> None:
+    # Not reachable with a validated config (see above); if it ever is, the event still goes
+    # out rather than the send task dying with the session left silent.
+    odd = {"type": "audio/pcm", "rate": 12345}
+    beta = render(_response_with_format(odd), "beta")
+    assert beta["response"]["output_audio_format"] == odd
+
+
+def test_dump_server_event_is_always_valid_utf8_json() -> None:
+    event = {
+        "type": "response.output_text.delta",
+        "event_id": "e",
+        "delta": "caf\u00e9 \ud800",
+        "score": float("nan"),
+        "limits": [float("inf"), 1.5],
+    }
+    text = dump_server_event(event)
+    text.encode("utf-8")
+    assert json.loads(text) == {
+        **event,
+        "delta": "caf\u00e9 \ufffd",
+        "score": None,
+        "limits": [None, 1.5],
+    }
+    clean = {"type": "response.output_audio.delta", "event_id": "e", "delta": "AAAA"}
+    assert dump_server_event(clean) == json.dumps(clean, ensure_ascii=False)

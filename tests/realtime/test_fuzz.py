@@ -104,6 +104,61 @@ def mutated_events(draw: st.DrawFn) -> tuple[str, str | None]:
     return json.dumps(event), "bad_1"
 
 
+LONE_SURROGATES = st.integers(min_value=0xD800, max_value=0xDFFF).map(chr)
+
+
+def _with_lone_surrogate(draw: st.DrawFn) -> str:
+    # Default text never holds surrogates, so the one inserted cannot pair up with a neighbour.
+    return draw(st.text(max_size=4)) + draw(LONE_SURROGATES) + draw(st.text(max_size=4))
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@st.composite
+def hostile_events(draw: st.DrawFn) -> tuple[str, str | None]:
+    """Frames that once silenced or killed a session, and the event_id the error echoes.
+
+    Lone surrogates (in ``type``, a value, a key, or ``event_id``), nesting past the depth
+    limit, ``NaN``/``Infinity`` literals, and keys sent twice (the last one counts).
+    """
+    kind = draw(st.sampled_from(sorted(TEMPLATES)))
+    body, _required = TEMPLATES[kind]
+    event: dict[str, Any] = {"type": kind, "event_id": "bad_1", **copy.deepcopy(body)}
+    spots = [("type",), ("event_id",), *_leaves(body)]
+    spot = draw(st.sampled_from(spots))
+    how = draw(st.sampled_from(["surrogate", "surrogate_key", "deep", "non_finite"]))
+    echo: str | None = "bad_1"
+    marker = "\x00hostile\x00"
+    raw_value = ""
+    if how == "surrogate":
+        _set(event, spot, _with_lone_surrogate(draw))
+        echo = None if spot == ("event_id",) else echo
+    elif how == "surrogate_key":
+        parent = _get(event, spot[:-1])
+        if not isinstance(parent, dict):
+            parent = event
+        parent[_with_lone_surrogate(draw)] = 1
+    elif how == "deep":
+        _set(event, spot, marker)
+        # Whatever depth the spot has, this is past the 64-level limit; too deep to decode,
+        # so there is no event_id to echo.
+        raw_value = _nested(draw(st.integers(min_value=64, max_value=5_000)))
+        echo = None
+    else:
+        raw_value = draw(st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "-1e400"]))
+        _set(event, spot, marker)
+        echo = None if spot == ("event_id",) else echo
+    frame = json.dumps(event)
+    if raw_value:
+        frame = frame.replace(json.dumps(marker), raw_value)
+    if draw(st.booleans()) and echo is not None:
+        # The same key twice: the first event_id is overridden by the last.
+        frame = '{"event_id": "overridden", ' + frame[1:]
+    return frame, echo
+
+
 garbage = st.one_of(
     st.text(max_size=200).filter(lambda t: not t.strip().startswith("{")),
     st.recursive(
@@ -142,6 +197,9 @@ async def _one(frame: str | bytes, echo: str | None) -> None:
         await h.wait_for("input_audio_buffer.cleared", timeout_s=5)
         errors = h.of("error")
         assert len(errors) == 1, (frame, errors)
+        for event in h.events:
+            # What the consumer sends: must be valid JSON and encode as UTF-8.
+            json.dumps(event, ensure_ascii=False, allow_nan=False).encode("utf-8")
         assert errors[0]["error"]["type"] == "invalid_request_error"
         assert errors[0]["error"]["event_id"] == echo
         assert h.closed is None and not h.session.closed
@@ -163,3 +221,12 @@ def test_malformed_events_get_one_error_and_keep_the_session(case: tuple[str, st
 @given(data=st.binary(min_size=1, max_size=999).filter(lambda b: len(b) % 2 == 1))
 def test_odd_binary_audio_gets_one_error(data: bytes) -> None:
     asyncio.run(_one(data, None))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=hostile_events())
+def test_hostile_frames_get_one_sendable_error_and_keep_the_session(
+    case: tuple[str, str | None],
+) -> None:
+    frame, echo = case
+    asyncio.run(_one(frame, echo))

@@ -625,3 +625,156 @@ async def test_transcription_failure_is_reported_and_the_turn_goes_on() -> None:
     assert done["response"]["status"] == "completed"
     validate_all(h.events, "ga")
     await h.close()
+
+
+# --- context window (issue 8: a context that never overflows) ---------------------------------
+
+
+def _user_says(text: str) -> dict[str, object]:
+    return {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        },
+    }
+
+
+async def _windowed(window_tokens: int = 80, **session: object) -> Harness:
+    llm = ScriptedLlm(
+        models=["scripted-echo"], script=["ok sure"], context_window_tokens=window_tokens
+    )
+    h = await harness(
+        llm=llm, limits=Limits(audio_lead_ms=100_000, max_responses_per_minute=10_000)
+    )
+    await h.send(
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "output_modalities": ["text"], **session},
+        }
+    )
+    return h
+
+
+async def _turn(h: Harness, number: int) -> dict[str, object]:
+    # 8 words + 1 = 9 tokens for the scripted provider; its reply "ok sure" is 3.
+    await h.send(_user_says(f"turn {number} " + "word " * 6))
+    await h.send({"type": "response.create"})
+    return (await h.wait_for("response.done", count=number + 1))["response"]
+
+
+async def test_a_long_conversation_fits_a_small_window() -> None:
+    h = await _windowed()
+    # Window 80, 16 kept for the reply: 64 tokens of prompt, about 5 turns of 12.
+    for number in range(40):
+        response = await _turn(h, number)
+        assert response["status"] == "completed", response["status_details"]
+    requests = h.llm.requests
+    assert len(requests) == 40
+    last = requests[-1].messages
+    # The instructions stay; the oldest turns went, whole; the newest turn is there.
+    assert (last[0].role, last[0].content) == ("system", "Be brief.")
+    assert last[1].role == "user"
+    assert not any(m.content.startswith("turn 0 ") for m in last)
+    assert last[-1].content.startswith("turn 39 ")
+    assert len(last) < 2 * 40
+    # Counted once per message, not the whole conversation again for every response.
+    assert h.llm.counted_messages <= 3 * 40
+    validate_all(h.events, "ga")
+    await h.close()
+
+
+async def test_retention_ratio_moves_the_window_start_rarely() -> None:
+    async def starts(truncation: object) -> list[str]:
+        h = await _windowed(truncation=truncation)
+        for number in range(30):
+            assert (await _turn(h, number))["status"] == "completed"
+        firsts = [request.messages[1].content for request in h.llm.requests]
+        await h.close()
+        return firsts
+
+    def moves(firsts: list[str]) -> int:
+        return sum(a != b for a, b in zip(firsts[10:], firsts[11:], strict=False))
+
+    # Cutting just enough moves the start (and loses a cached prefix) every turn once
+    # full; cutting to half the limit moves it about once every four turns.
+    just_enough = await starts({"type": "retention_ratio", "retention_ratio": 1.0})
+    half = await starts({"type": "retention_ratio", "retention_ratio": 0.5})
+    assert moves(just_enough) == 19
+    assert moves(half) <= 6
+
+
+async def test_truncation_disabled_fails_the_response_cleanly() -> None:
+    h = await _windowed(truncation="disabled")
+    assert (await h.wait_for("session.updated"))["session"]["truncation"] == "disabled"
+    statuses = []
+    for number in range(8):
+        response = await _turn(h, number)
+        statuses.append(response["status"])
+        if response["status"] == "failed":
+            break
+    assert statuses[:-1] == ["completed"] * (len(statuses) - 1) and statuses[-1] == "failed"
+    error = response["status_details"]["error"]
+    assert error["code"] == "context_length_exceeded"
+    assert error["type"] == "invalid_request_error"
+    assert "truncation is disabled" in error["message"]
+    assert response["output"] == []
+    assert len(h.llm.requests) == len(statuses) - 1  # the model was not asked
+    # The session goes on: with truncation back on, the next response drops old turns.
+    await h.send({"type": "session.update", "session": {"type": "realtime", "truncation": "auto"}})
+    await h.send({"type": "response.create"})
+    done = await h.wait_for("response.done", count=len(statuses) + 1)
+    assert done["response"]["status"] == "completed"
+    assert not h.llm.requests[-1].messages[1].content.startswith("turn 0 ")
+    validate_all(h.events, "ga")
+    await h.close()
+
+
+async def test_a_message_too_long_for_the_window_fails_clearly() -> None:
+    h = await _windowed()
+    await h.send(_user_says("word " * 100))
+    await h.send({"type": "response.create"})
+    done = await h.wait_for("response.done")
+    assert done["response"]["status"] == "failed"
+    assert done["response"]["status_details"]["error"]["code"] == "context_length_exceeded"
+    assert h.llm.requests == []
+    await h.close()
+
+
+async def test_truncation_setting_is_validated_and_echoed() -> None:
+    h = await harness()
+    ratio = {
+        "type": "retention_ratio",
+        "retention_ratio": 0.5,
+        "token_limits": {"post_instructions": 500},
+    }
+    await h.send({"type": "session.update", "session": {"type": "realtime", "truncation": ratio}})
+    assert (await h.wait_for("session.updated"))["session"]["truncation"] == ratio
+    for bad, param in [
+        ({"type": "retention_ratio", "retention_ratio": 1.5}, "session.truncation.retention_ratio"),
+        ({"type": "retention_ratio"}, "session.truncation.retention_ratio"),
+        (
+            {
+                "type": "retention_ratio",
+                "retention_ratio": 0.5,
+                "token_limits": {"post_instructions": 0},
+            },
+            "session.truncation.token_limits.post_instructions",
+        ),
+        ({"type": "retention_ratio", "retention_ratio": 0.5, "keep": 1}, "session.truncation.keep"),
+        ("sometimes", "session.truncation"),
+    ]:
+        errors = len(h.of("error"))
+        await h.send(
+            {
+                "type": "session.update",
+                "event_id": "bad",
+                "session": {"type": "realtime", "truncation": bad},
+            }
+        )
+        error = await h.wait_for("error", count=errors + 1)
+        assert error["error"]["param"] == param, (bad, error)
+    assert len(h.of("session.updated")) == 1
+    validate_all(h.events, "ga")
+    await h.close()

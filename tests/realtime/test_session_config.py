@@ -131,6 +131,34 @@ def test_every_beta_format_name_round_trips(name) -> None:
     assert beta_format_name(BETA_AUDIO_FORMATS[name]) == expected
 
 
+@pytest.mark.parametrize(
+    ("fmt", "name"),
+    [
+        ({"type": "audio/opus"}, "Audio16KHz16BitMonoOpus"),
+        ({"type": "audio/opus", "rate": 48000}, "Audio48KHz16BitMonoOpus"),
+        ({"type": "audio/pcm"}, "pcm16"),
+        ({"type": "audio/pcm", "rate": None}, "pcm16"),
+    ],
+)
+def test_beta_format_names_fill_in_ga_defaults(fmt, name) -> None:
+    assert beta_format_name(fmt) == name
+
+
+def test_beta_clients_can_choose_48khz_opus(defaults) -> None:
+    patch = parse_session_config(
+        {
+            "input_audio_format": "Audio48KHz16BitMonoOpus",
+            "output_audio_format": "Audio48KHz16BitMonoOpus",
+        },
+        dialect="beta",
+        prefix=None,
+    )
+    opus = {"type": "audio/opus", "rate": 48000}
+    assert patch["audio"] == {"input": {"format": opus}, "output": {"format": opus}}
+    beta = session_to_beta(apply_patch(defaults, patch), session_id="s")
+    assert beta["input_audio_format"] == beta["output_audio_format"] == "Audio48KHz16BitMonoOpus"
+
+
 def test_ga_shows_extension_fields_only_when_used(defaults) -> None:
     assert "temperature" not in session_to_ga(defaults, session_id="s")
     with_temp = apply_patch(

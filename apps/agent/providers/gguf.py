@@ -1,6 +1,8 @@
 """GGUF model files shipped on PyPI in parts, assembled once and verified by SHA-256.
 
-See docs/models.md for each model's provenance (GGUF metadata, licence, packaging caveats).
+The assembled file is verified when it is built and again each time a process loads it
+(the digest is cached per file for the process, see apps.core.model_files). See
+docs/models.md for each model's provenance (GGUF metadata, licence, packaging caveats).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from apps.core.model_files import verify_model_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +57,20 @@ def _package_dir(name: str) -> Path:
 
 
 def assemble(model: str, cache_dir: Path) -> Path:
-    """Return the path of the assembled GGUF for ``model``, building and verifying it once."""
+    """Return the path of the assembled GGUF for ``model``, verified against its SHA-256.
+
+    The file is built from its part packages the first time (hashed as it is written);
+    afterwards the existing file is hashed (once per process) before it is returned.
+
+    Raises:
+        ModelFileMismatch: The assembled file in the cache is not the pinned model.
+        RuntimeError: The parts do not assemble into the pinned model.
+    """
     source = MODELS[model]
     target = cache_dir / "llm" / source.filename
     with _lock:
         if target.exists():
-            return target
+            return verify_model_file(target, source.sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".tmp")
         digest = hashlib.sha256()

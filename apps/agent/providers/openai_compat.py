@@ -40,6 +40,20 @@ PRESETS: dict[str, str] = {
     "ollama": "http://127.0.0.1:11434/v1",
     "vllm": "http://127.0.0.1:8000/v1",
 }
+# Context windows assumed when OPTIONS set no ``context_window_tokens``. Too large a figure
+# means overflowing requests fail (or, on Ollama, lose their start silently), too small
+# only means older turns are dropped sooner, so each is the smallest window of the models
+# the preset usually serves: OpenAI's gpt-4o family has 128k; DeepSeek's chat models 64k;
+# DashScope's qwen-max 32k (qwen-plus/turbo have more); Ollama runs models with a
+# 4,096-token num_ctx unless its server is configured otherwise. A custom base_url (vLLM and
+# others) gets 32k, what current open models (Qwen2.5, Llama 3.1 as usually served) accept.
+CONTEXT_WINDOW_TOKENS: dict[str, int] = {
+    "openai": 128_000,
+    "deepseek": 65_536,
+    "dashscope": 32_768,
+    "ollama": 4_096,
+}
+DEFAULT_CONTEXT_WINDOW_TOKENS = 32_768
 _RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 _FINISH = {
     "stop": "stop",
@@ -87,6 +101,7 @@ class OpenAICompatLlm(LlmProvider):
         max_retries: int = 2,
         retry_backoff_s: float = 0.5,
         name: str | None = None,
+        context_window_tokens: int | None = None,
     ) -> None:
         if not base_url and not preset:
             raise ValueError("OpenAICompatLlm needs base_url or preset")
@@ -101,6 +116,13 @@ class OpenAICompatLlm(LlmProvider):
         self._retries = max_retries
         self._backoff_s = retry_backoff_s
         self.label = name or preset or self.base_url
+        if context_window_tokens is None:
+            context_window_tokens = CONTEXT_WINDOW_TOKENS.get(
+                str(preset).lower(), DEFAULT_CONTEXT_WINDOW_TOKENS
+            )
+        if context_window_tokens < 256:
+            raise ValueError("context_window_tokens must be at least 256")
+        self.window_tokens = context_window_tokens
 
     def models(self) -> list[str]:
         """The configured models."""
@@ -109,6 +131,14 @@ class OpenAICompatLlm(LlmProvider):
     def describe(self) -> dict[str, Any]:
         """Backend, version and endpoint (never the key)."""
         return {**super().describe(), "base_url": self.base_url}
+
+    def context_window_tokens(self, model: str) -> int:
+        """The configured window (OPTIONS ``context_window_tokens``), the same for every model.
+
+        Counting uses the base class's estimate: the remote tokenizer is not at hand, and
+        bytes / 3 errs on the safe side for both English and CJK.
+        """
+        return self.window_tokens
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "text/event-stream"}

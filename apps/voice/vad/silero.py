@@ -1,4 +1,7 @@
-"""Silero VAD v6 on onnxruntime (the ONNX file ships in the ``silero-vad`` wheel; no torch)."""
+"""Silero VAD v6 on onnxruntime (the ONNX file ships in the ``silero-vad`` wheel; no torch).
+
+The file is checked against its pinned SHA-256 (docs/models.md) before it is loaded.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from apps.core.model_files import verify_configured_file, verify_model_file
+
 from .base import FRAME_SAMPLES, SAMPLE_RATE, FrameScorer, VadEngine
 
 try:
@@ -16,6 +21,8 @@ except ImportError as exc:  # pragma: no cover - exercised by the voice checks
     raise ImportError("SileroVad needs onnxruntime: pip install -r requirements.txt") from exc
 
 CONTEXT_SAMPLES = 64
+# silero_vad/data/silero_vad.onnx of silero-vad==6.2.3 (requirements-models.txt).
+SILERO_VAD_SHA256 = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3"
 
 
 def bundled_model_path() -> Path:
@@ -29,8 +36,19 @@ def bundled_model_path() -> Path:
 class SileroVad(VadEngine):
     """One ONNX session for the process; each stream keeps its own RNN state and context."""
 
-    def __init__(self, model_path: str | None = None) -> None:
-        path = Path(model_path) if model_path else bundled_model_path()
+    def __init__(self, model_path: str | None = None, model_sha256: str | None = None) -> None:
+        """Load the bundled model, or ``model_path`` whose SHA-256 must be ``model_sha256``.
+
+        Raises:
+            ImproperlyConfigured: ``model_path`` is given without ``model_sha256``.
+            ModelFileMismatch: The file is not the pinned one.
+        """
+        if model_path:
+            path = verify_configured_file(
+                model_path, model_sha256, owner="SileroVad", digest_option="model_sha256"
+            )
+        else:
+            path = verify_model_file(bundled_model_path(), SILERO_VAD_SHA256)
         options = ort.SessionOptions()
         # One thread per call: many sessions score frames concurrently on few cores.
         options.intra_op_num_threads = 1

