@@ -40,9 +40,9 @@ run: $(VENV)/.runtime $(ZH_TTS_MODELS)
 	@echo "  Admin user: $(BIN)/python manage.py createsuperuser"
 	@echo
 	@rm -f var/seed_demo.out
-	DJANGO_SETTINGS_MODULE=realtime_site.settings.dev exec $(BIN)/daphne -b $(HOST) -p $(PORT) \
-		--websocket-max-message-size 16777216 --websocket-max-frame-size 16777216 \
-		realtime_site.asgi:application
+	DJANGO_SETTINGS_MODULE=realtime_site.settings.dev exec $(BIN)/python -m realtime_site.serve \
+		-b $(HOST) -p $(PORT) \
+		--websocket-max-message-size 16777216 --websocket-max-frame-size 16777216
 
 # Debian's Chromium for the browser tests (Playwright cannot download browsers here).
 chromium:

@@ -15,10 +15,13 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from apps.core.body_limit import BodyLimit  # noqa: E402
 from apps.core.gc_tuning import freeze_startup_objects  # noqa: E402
+from apps.realtime.lifecycle import server_started  # noqa: E402
 
 from .routing import websocket_urlpatterns  # noqa: E402
 
+server_started()
 freeze_startup_objects("startup")
 if settings.VOICE_WARM_UP:
     # Models load in the background so the first conversation does not wait for them; what
@@ -39,7 +42,8 @@ if settings.VOICE_WARM_UP:
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Bodies are bounded before Django spools them to disk (it reads them whole first).
+        "http": BodyLimit(django_asgi_app, limit_bytes=lambda: settings.HTTP_MAX_BODY_BYTES),
         # Origins are checked per credential at each consumer (browser credentials only), not
         # globally: server-side SDKs send no Origin header and must still connect.
         "websocket": URLRouter(websocket_urlpatterns),

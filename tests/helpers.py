@@ -71,12 +71,15 @@ DAPHNE_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 def start_daphne(env: Mapping[str, str], port: int, log: IO[str]) -> subprocess.Popen[str]:
-    """Start ``daphne realtime_site.asgi:application`` on loopback, its output going to ``log``."""
+    """Start the server as ``make run`` does (``realtime_site.serve``, Daphne) on loopback.
+
+    Its output goes to ``log``.
+    """
     return subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "daphne",
+            "realtime_site.serve",
             "-b",
             "127.0.0.1",
             "-p",
@@ -85,7 +88,6 @@ def start_daphne(env: Mapping[str, str], port: int, log: IO[str]) -> subprocess.
             str(DAPHNE_MAX_MESSAGE_BYTES),
             "--websocket-max-frame-size",
             str(DAPHNE_MAX_MESSAGE_BYTES),
-            "realtime_site.asgi:application",
         ],
         cwd=ROOT,
         env=dict(env),

@@ -75,3 +75,14 @@ def license_unusable_reasons(
     for missing in ids - found:
         reasons[missing] = "deleted"
     return reasons
+
+
+def licenses_by_ref(*, ref: str, limit: int = 2) -> list[License]:
+    """Licenses matching an operator's reference: a numeric id or a key prefix (``lic_…``)."""
+    ref = ref.strip()
+    found = (
+        License.objects.filter(pk=int(ref))
+        if ref.isdigit()
+        else License.objects.filter(key_prefix=ref)
+    )
+    return list(found[:limit])

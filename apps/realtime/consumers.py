@@ -1,39 +1,43 @@
 """WebSocket edges: ``/v1/realtime`` (OpenAI, xStar) and ``/api/realtime-api`` (NavTalk).
 
-The consumer authenticates, picks the dialect, builds a ``RealtimeSession`` and then only
-moves frames: client frames into the session, server events from the session's bounded
-outbox to the socket (spelled for the dialect by ``protocol.codec``). A refused
-connection is accepted just long enough to send one OpenAI-shaped ``error`` event, then
-closed with a matching code, so clients can show the reason.
+The consumer parses the handshake, asks ``admission.realtime_admit`` whether the
+connection may become a session, builds a ``RealtimeSession`` and then only moves frames:
+client frames into the session (metered by an ``InboundBudget`` before any parsing),
+server events from the session's bounded outbox to the socket (spelled for the dialect by
+``protocol.codec``). A refused connection is accepted just long enough to send one
+OpenAI-shaped ``error`` event, then closed with a matching code, so clients can show the
+reason.
+
+However a session ends (client gone, expiry, revocation, a flood, a client that stops
+reading, a failed task, server shutdown, Daphne cancelling the application) it ends
+through ``_end``: once, in its own task so the caller's cancellation cannot cut it short,
+saving the transcript and usage and recording the end before the socket closes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from dataclasses import dataclass
+import time
 from typing import Any
-from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from apps.agent.base import ChatMessage
-from apps.avatar.models import Character
-from apps.conversations.selectors import license_open_sessions, user_recent_messages
-from apps.conversations.services import conversation_end, conversation_start
+from apps.conversations.services import conversation_end
+from apps.core import metrics
 from apps.core.ids import event_id as new_event_id
 from apps.core.ids import session_id as new_session_id
-from apps.licensing.gate import TooManyFailures, authenticate
-from apps.licensing.selectors import license_quota_exhausted
-from apps.licensing.services import AuthenticationFailed, Credential
+from apps.core.tasks import fire_and_forget
+from apps.core.workers import current_worker_id
 
 from . import runtime
-from .protocol.codec import Dialect, render_server_event
+from .admission import Admitted, Handshake, Refused, handshake_parse, realtime_admit
+from .inbound import InboundBudget, InboundLimits, Verdict
+from .live import LiveSession, live_sessions, shutting_down
+from .protocol.codec import Dialect, dump_server_event, render_server_event
 from .protocol.errors import ProtocolError
-from .protocol.session_config import apply_patch, session_defaults
 from .session.deps import SessionDeps, UnknownName
 from .session.session import RealtimeSession
 from .session.sink import WebSocketAudioSink
@@ -41,177 +45,44 @@ from .store import DatabaseStore
 
 logger = logging.getLogger(__name__)
 
-KEY_SUBPROTOCOL = "openai-insecure-api-key."
-BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 OUTBOX_EVENTS = 1_024
-# Close codes (4000–4999 are for applications): the HTTP status a REST API would use + 4000.
+# How long a finished session may take to flush its last events to the socket.
+DRAIN_TIMEOUT_S = 2.0
+# Close codes (4000–4999 are for applications): the HTTP status a REST API would use + 4000;
+# standard codes where one fits (1001 going away, 1008 policy, 1011 server error, 1013 busy).
 CLOSE_CODES = {
     "invalid_api_key": 4001,
     "missing_api_key": 4001,
     "origin_not_allowed": 4003,
+    "host_not_allowed": 4003,
+    "user_mismatch": 4003,
     "model_not_found": 4004,
     "character_not_found": 4004,
     "session_expired": 4008,
     "rate_limit_exceeded": 4029,
     "too_many_sessions": 4029,
     "insufficient_quota": 4029,
+    "server_busy": 1013,
+    "server_shutting_down": 1013,
 }
 
 
-class Refused(Exception):
-    """The connection cannot become a session; the error event says why."""
-
-    def __init__(self, message: str, code: str, *, error_type: str = "invalid_request_error"):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.error_type = error_type
-
-
-@dataclass(frozen=True, slots=True)
-class Handshake:
-    """What the client presented."""
-
-    key: str | None
-    key_from_browser: bool
-    origin: str | None
-    host: str | None
-    dialect: Dialect
-    query: dict[str, str]
-    offered_realtime: bool
-    client_ip: str
-
-
-def _handshake(scope: dict[str, Any], *, navtalk: bool) -> Handshake:
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
-    protocols = list(scope.get("subprotocols") or [])
-    key, from_browser = None, False
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        key = token.strip()
-    for proto in protocols:
-        if key is None and proto.startswith(KEY_SUBPROTOCOL):
-            key, from_browser = proto[len(KEY_SUBPROTOCOL) :], True
-    if key is None and (query.get("api_key") or query.get("license")):
-        key = query.get("api_key") or query.get("license")
-        from_browser = "origin" in headers
-    beta = (
-        navtalk
-        or "realtime=v1" in headers.get("openai-beta", "").replace(" ", "")
-        or BETA_SUBPROTOCOL in protocols
-    )
-    client = scope.get("client") or ["unknown"]
-    return Handshake(
-        key=key,
-        key_from_browser=from_browser,
-        origin=headers.get("origin"),
-        host=headers.get("host"),
-        dialect="beta" if beta else "ga",
-        query=query,
-        offered_realtime="realtime" in protocols,
-        client_ip=str(client[0]),
+def _admit_off_loop(hs: Handshake, session_id: str) -> Any:
+    # Thread-sensitive like every other ORM call of the consumer, with old connections
+    # closed around it, as Channels does for its consumers.
+    return DatabaseSyncToAsync(realtime_admit)(
+        hs, session_id=session_id, transport="websocket", worker_id=current_worker_id()
     )
 
 
-def _same_origin(origin: str, host: str | None) -> bool:
-    if not host:
-        return False
-    return origin.split("://", 1)[-1].rstrip("/").lower() == host.lower()
-
-
-@dataclass(slots=True)
-class Admitted:
-    """An authenticated, admitted connection: everything needed to build the session."""
-
-    credential: Credential
-    config: dict[str, Any]
-    user_id: str
-    character_id: int | None
-    history: list[ChatMessage]
-
-
-@database_sync_to_async
-def _admit(hs: Handshake, session_id: str) -> Admitted:
-    """Authenticate and apply the license's limits (runs in a thread: it uses the ORM)."""
-    if not hs.key:
-        raise Refused(
-            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>', the "
-            "'openai-insecure-api-key.<key>' subprotocol, or ?api_key=.",
-            "missing_api_key",
-        )
-    try:
-        credential = authenticate(key=hs.key, client_ip=hs.client_ip)
-    except TooManyFailures:
-        raise Refused(
-            "Too many failed authentication attempts. Try again in a minute.",
-            "rate_limit_exceeded",
-            error_type="requests",
-        ) from None
-    except AuthenticationFailed as exc:
-        raise Refused(exc.message, exc.code) from None
-    license = credential.license
-    # Browsers send Origin and can be made to connect by any page (CSWSH): a credential a
-    # browser carries is honoured only from this site or the license's allowed origins.
-    if hs.origin and (hs.key_from_browser or credential.kind == "client_secret"):
-        if not (_same_origin(hs.origin, hs.host) or license.origin_allowed(hs.origin)):
-            raise Refused(f"Origin {hs.origin} is not allowed for this key.", "origin_not_allowed")
-    user_id = (hs.query.get("userId") or hs.query.get("user_id") or "")[:128]
-    if credential.client_secret is not None:
-        config = dict(credential.client_secret.session_config)
-        user_id = user_id or credential.client_secret.user_id
-    else:
-        config = session_defaults(
-            instructions=settings.REALTIME_DEFAULT_INSTRUCTIONS,
-            voice=settings.REALTIME_DEFAULT_VOICE,
-        )
-    if hs.query.get("model"):
-        config["model"] = hs.query["model"][:200]
-    character_id = None
-    name = hs.query.get("characterName")
-    if name:
-        character = Character.objects.filter(slug=name, active=True).first()
-        if character is None:
-            raise Refused(f"Unknown characterName '{name[:64]}'.", "character_not_found")
-        character_id = character.pk
-        patch: dict[str, Any] = {}
-        if character.persona:
-            patch["instructions"] = character.persona
-        if character.default_voice is not None:
-            patch["audio"] = {"output": {"voice": character.default_voice.slug}}
-        config = apply_patch(config, patch)
-    if (
-        license_open_sessions(license_id=license.pk, max_age_s=settings.REALTIME_MAX_SESSION_S)
-        >= license.max_concurrent_sessions
-    ):
-        raise Refused(
-            f"This license already has {license.max_concurrent_sessions} open sessions, its "
-            "limit. Close one first.",
-            "too_many_sessions",
-            error_type="requests",
-        )
-    if license_quota_exhausted(license=license):
-        raise Refused(
-            "You exceeded your monthly audio quota for this license.",
-            "insufficient_quota",
-            error_type="insufficient_quota",
-        )
-    conversation_start(
-        license_id=license.pk,
-        transport="websocket",
-        dialect=hs.dialect,
-        user_id=user_id,
-        character_id=character_id,
-        model=str(config.get("model") or ""),
-        conversation_id=session_id,
+def _inbound_limits() -> InboundLimits:
+    return InboundLimits(
+        bytes_per_s=settings.REALTIME_INBOUND_BYTES_PER_S,
+        burst_bytes=settings.REALTIME_INBOUND_BURST_BYTES,
+        events_per_s=settings.REALTIME_INBOUND_EVENTS_PER_S,
+        burst_events=settings.REALTIME_INBOUND_BURST_EVENTS,
+        grace_s=settings.REALTIME_INBOUND_GRACE_S,
     )
-    history = [
-        ChatMessage(role=role, content=text)  # type: ignore[arg-type]
-        for role, text in user_recent_messages(
-            license_id=license.pk, user_id=user_id, limit=settings.REALTIME_HISTORY_MESSAGES
-        )
-    ]
-    return Admitted(credential, config, user_id, character_id, history)
 
 
 class RealtimeConsumer(AsyncWebsocketConsumer):
@@ -219,19 +90,85 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     navtalk = False
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the consumer; when Daphne cancels it, still end the session properly.
+
+        Daphne cancels an application that outlives its client by
+        ``application_close_timeout`` (and, when it can, every application at shutdown,
+        where ``live.shutdown_sessions`` has already begun ending each session with an
+        error and 1001). Either way the transcript, usage and end are saved.
+        """
+        try:
+            await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            if getattr(self, "session", None) is not None:
+                await self._end_shielded("client_closed", None, None)
+            raise
+
     async def connect(self) -> None:
-        """Authenticate, then accept and start the session (or refuse with an error event)."""
+        """Admit, then accept and start the session (or refuse with an error event)."""
         self.session: RealtimeSession | None = None
         self.store: DatabaseStore | None = None
         self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=OUTBOX_EVENTS)
+        self.sender: asyncio.Task[None] | None = None
         self.closed = False
-        hs = _handshake(self.scope, navtalk=self.navtalk)
+        self.accepted = False
+        self._end_task: asyncio.Task[None] | None = None
+        self.budget = InboundBudget(_inbound_limits(), now_s=time.monotonic())
+        hs = handshake_parse(self.scope, navtalk=self.navtalk)
         self.dialect: Dialect = hs.dialect
         self.session_id = new_session_id()
-        subprotocol = "realtime" if hs.offered_realtime else None
+        self.subprotocol = "realtime" if hs.offered_realtime else None
+        try:
+            self._check_headroom()
+            admitted = await _admit_off_loop(hs, self.session_id)
+        except Refused as exc:
+            await self._refuse(exc)
+            return
+        # The session's row exists from here on: whatever fails now must end it. Accept now:
+        # loading the engines for the first session can outlast Daphne's 5 s handshake
+        # timeout, and a refusal from here on is an error event and a close all the same.
+        try:
+            await self.accept(subprotocol=self.subprotocol)
+            self.accepted = True
+            await self._start(admitted)
+        except Refused as exc:
+            await self._end_conversation("error")
+            await self._refuse(exc)
+        except Exception:
+            logger.exception("starting a realtime session failed", extra=self._log)
+            error = ProtocolError(
+                "The server could not start the session.", None, "server_error", type="server_error"
+            )
+            if self.session is None:
+                await self._end_conversation("error")
+                await self._refuse(
+                    Refused(error.message, "server_error", error_type="server_error")
+                )
+            else:
+                await self._end_shielded("error", 1011, error)
+
+    def _check_headroom(self) -> None:
+        if shutting_down():
+            raise Refused(
+                "The server is restarting; try again in a moment.", "server_shutting_down"
+            )
+        live = live_sessions()
+        if live.count() >= settings.REALTIME_MAX_SESSIONS_PER_WORKER:
+            reason = "it is at its session limit"
+        elif live.loop_lag_ms() > settings.REALTIME_MAX_LOOP_LAG_MS:
+            reason = "it is too busy to serve another session well"
+        else:
+            return
+        raise Refused(
+            f"This server cannot take a new session now: {reason}. Try again shortly.",
+            "server_busy",
+            error_type="server_error",
+        )
+
+    async def _start(self, admitted: Admitted) -> None:
         store = DatabaseStore(self.session_id)
         try:
-            admitted = await _admit(hs, self.session_id)
             deps = SessionDeps(
                 engines=await asyncio.get_running_loop().run_in_executor(None, runtime.engines),
                 resolve_llm=runtime.resolve_llm,
@@ -251,53 +188,66 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 sink_factory=WebSocketAudioSink,
                 dialect=self.dialect,
             )
-        except Refused as exc:
-            await self._refuse(subprotocol, exc)
-            return
         except UnknownName as exc:
-            await self._end_conversation("error")
-            await self._refuse(subprotocol, Refused(str(exc), "model_not_found"))
-            return
-        await self.accept(subprotocol=subprotocol)
+            raise Refused(str(exc), "model_not_found") from None
+        # From here a failure ends the session through _end, which saves and records it.
+        self.session = session
+        metrics.session_opened("websocket")
         self.store = store
         store.start()
         self.sender = asyncio.ensure_future(self._sender())
-        self.session = session
+        live_sessions().register(
+            LiveSession(
+                session_id=self.session_id,
+                license_id=admitted.credential.license.pk,
+                transport="websocket",
+                end=self._end_from_watch,
+            )
+        )
         try:
             await session.start()
         except UnknownName as exc:
             # The configured voice (a character's, a secret's) is not usable by this key.
-            await session.error(ProtocolError(str(exc), None, "invalid_value"))
-            await session.shutdown(reason="error")
-            await self._close_from_session(4000, "invalid_session")
+            await self._end_shielded("error", 4000, ProtocolError(str(exc), None, "invalid_value"))
             return
         logger.info(
             "realtime session started",
             extra={"session_id": self.session_id, "dialect": self.dialect},
         )
 
-    async def _refuse(self, subprotocol: str | None, exc: Refused) -> None:
-        logger.info("realtime connection refused", extra={"code": exc.code})
-        await self.accept(subprotocol=subprotocol)
+    @property
+    def _log(self) -> dict[str, str]:
+        return {"session_id": getattr(self, "session_id", "")}
+
+    async def _refuse(self, exc: Refused) -> None:
+        metrics.connect_refused(exc.code)
+        logger.info("realtime connection refused", extra={**self._log, "code": exc.code})
+        if not self.accepted:
+            await self.accept(subprotocol=self.subprotocol)
+            self.accepted = True
         described = ProtocolError(exc.message, None, exc.code, type=exc.error_type)
         error = {
             "type": "error",
             "event_id": new_event_id(),
             "error": {**described.as_dict(), "event_id": None},
         }
-        await self.send(text_data=json.dumps(error))
+        await self.send(text_data=dump_server_event(error))
         self.closed = True
         await self.close(code=CLOSE_CODES.get(exc.code, 4000), reason=exc.code)
 
     # --- frames in ---------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Hand a frame to the session; oversized frames get an error and are dropped."""
+        """Meter a frame, then hand it to the session; what is over a limit is dropped."""
         session = self.session
         if session is None or self.closed:
             return
         # Characters, not bytes, for text: events are JSON with base64 audio, i.e. ASCII.
         size = len(text_data) if text_data is not None else len(bytes_data or b"")
+        verdict = self.budget.admit(size, now_s=time.monotonic())
+        if verdict is not Verdict.ACCEPT:
+            await self._over_budget(session, verdict)
+            return
         if size > settings.REALTIME_MAX_EVENT_BYTES:
             await session.error(
                 ProtocolError(
@@ -313,62 +263,173 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         elif bytes_data:
             await session.receive_audio(bytes_data)
 
+    async def _over_budget(self, session: RealtimeSession, verdict: Verdict) -> None:
+        metrics.inbound_dropped()
+        error = ProtocolError(
+            "You are sending faster than this session can take "
+            f"({settings.REALTIME_INBOUND_EVENTS_PER_S:g} events/s, "
+            f"{settings.REALTIME_INBOUND_BYTES_PER_S / 1024:.0f} KiB/s); events over it are "
+            "dropped, and a client that keeps going is disconnected.",
+            None,
+            "rate_limit_exceeded",
+            type="requests",
+        )
+        if verdict is Verdict.CLOSE:
+            logger.warning("closing a client that floods its session", extra=self._log)
+            await self._end_shielded("client_flooding", 1008, error)
+        elif verdict is Verdict.DROP_AND_TELL:
+            logger.info("dropping input over the session's budget", extra=self._log)
+            await session.error(error)
+
     # --- events out --------------------------------------------------------------------------
 
     async def _enqueue(self, event: dict[str, Any]) -> None:
-        if not self.closed:
-            await self.outbox.put(event)
+        """The session's ``send``: queue for the sender; a client that stops reading ends."""
+        if self.closed:
+            return
+        try:
+            self.outbox.put_nowait(event)
+            return
+        except asyncio.QueueFull:
+            pass
+        try:
+            async with asyncio.timeout(settings.REALTIME_OUTBOX_STALL_S):
+                await self.outbox.put(event)
+        except TimeoutError:
+            logger.warning("client stopped reading; ending its session", extra=self._log)
+            # The outbox is full, so nothing more can be said; just close.
+            fire_and_forget(
+                self._end_shielded("client_not_reading", 1008, None), name="end:not-reading"
+            )
 
     async def _sender(self) -> None:
         while (event := await self.outbox.get()) is not None:
-            rendered = render_server_event(
-                event,
-                dialect=self.dialect,
-                session_id=self.session_id,
-                expires_at=self.session.expires_at if self.session else 0,
-            )
-            if rendered is None or self.closed:
+            if self.closed:
                 continue
             try:
-                await self.send(text_data=json.dumps(rendered, ensure_ascii=False))
+                rendered = render_server_event(
+                    event,
+                    dialect=self.dialect,
+                    session_id=self.session_id,
+                    expires_at=self.session.expires_at if self.session else 0,
+                )
+                if rendered is None:
+                    continue
+                text = dump_server_event(rendered)
+            except Exception:
+                # A server event we cannot render is our bug: say so and end the session
+                # rather than leave the client waiting on a silent socket.
+                logger.exception("rendering a server event failed", extra=self._log)
+                error = ProtocolError(
+                    "The server failed to send an event; the session was closed.",
+                    None,
+                    "server_error",
+                    type="server_error",
+                )
+                fire_and_forget(
+                    self._end_shielded("error", 1011, error, via_outbox=False), name="end:render"
+                )
+                return
+            try:
+                await self.send(text_data=text)
             except Exception:  # noqa: BLE001 - the socket went away; the session is closing
-                logger.info("send failed; client gone", extra={"session_id": self.session_id})
+                logger.info("send failed; client gone", extra=self._log)
                 self.closed = True
 
     async def _drain_outbox(self) -> None:
-        await self.outbox.put(None)
-        await asyncio.gather(self.sender, return_exceptions=True)
+        sender = self.sender
+        if sender is None or sender.done():
+            return
+        try:
+            self.outbox.put_nowait(None)
+        except asyncio.QueueFull:
+            sender.cancel()
+        done, _ = await asyncio.wait({sender}, timeout=DRAIN_TIMEOUT_S)
+        if not done:
+            sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+
+    # --- ending ------------------------------------------------------------------------------
 
     async def _close_from_session(self, code: int, reason: str) -> None:
-        # Save and record the end before closing: once the socket is closed the application
-        # instance may be torn down around this task.
-        await self._drain_outbox()
-        self.closed = True
-        await self._finalize()
-        await self.close(code=CLOSE_CODES.get(reason, code), reason=reason)
+        # The session already said why (e.g. session_expired) before asking to close.
+        await self._end_shielded(reason, CLOSE_CODES.get(reason, code), None)
+
+    async def _end_from_watch(self, reason: str, close_code: int, error: ProtocolError) -> None:
+        await self._end_shielded(reason, close_code, error)
 
     async def disconnect(self, code: int) -> None:
         """Client gone: end the session, save what is left, mark the conversation ended."""
         self.closed = True
-        await self._finalize()
+        await self._end_shielded("client_closed", None, None)
 
-    async def _finalize(self) -> None:
-        """Once, however the session ends: stop it, flush its transcript, record the end."""
+    async def _end_shielded(
+        self,
+        reason: str,
+        close_code: int | None,
+        error: ProtocolError | None,
+        *,
+        via_outbox: bool = True,
+    ) -> None:
+        """End the session once, in a task of its own that outlives the caller's cancellation."""
+        if self._end_task is None:
+            self._end_task = asyncio.ensure_future(
+                self._end(reason, close_code, error, via_outbox=via_outbox)
+            )
+        await asyncio.shield(self._end_task)
+
+    async def _end(
+        self,
+        reason: str,
+        close_code: int | None,
+        error: ProtocolError | None,
+        *,
+        via_outbox: bool,
+    ) -> None:
         session = self.session
-        if session is None or getattr(self, "finalized", False):
+        if session is None:
             return
-        self.finalized = True
-        await session.shutdown(reason="client_closed")
-        if not self.sender.done():
-            self.sender.cancel()
+        if error is not None and not self.closed:
+            event = {"type": "error", "error": {**error.as_dict(), "event_id": None}}
+            if via_outbox and self.sender is not None and not self.sender.done():
+                await session.emit(event)
+            else:
+                self.closed = True
+                await self._send_quietly({"event_id": new_event_id(), **event})
+        # Stop the session first: a response in flight ends cancelled, its partial item is
+        # queued for saving and its response.done joins the outbox, which is then flushed.
+        await session.shutdown(reason=reason)
+        await self._drain_outbox()
+        self.closed = True
         if self.store is not None:
             await self.store.close()
-        await self._end_conversation(session.end_reason or "client_closed")
+        live_sessions().unregister(self.session_id)
+        await self._end_conversation(session.end_reason or reason)
+        metrics.session_closed("websocket", session.end_reason or reason)
+        if close_code is not None:
+            try:
+                await self.close(code=close_code, reason=reason)
+            except Exception:  # noqa: BLE001 - the client may be gone already
+                logger.info("close failed; client gone", extra=self._log)
+
+    async def _send_quietly(self, event: dict[str, Any]) -> None:
+        try:
+            rendered = render_server_event(
+                event, dialect=self.dialect, session_id=self.session_id, expires_at=0
+            )
+            if rendered is not None:
+                await self.send(text_data=dump_server_event(rendered))
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            logger.info("could not send the final error", extra=self._log)
 
     async def _end_conversation(self, reason: str) -> None:
-        await database_sync_to_async(conversation_end)(
-            conversation_id=self.session_id, reason=reason
-        )
+        try:
+            await DatabaseSyncToAsync(conversation_end)(
+                conversation_id=self.session_id, reason=reason
+            )
+        except Exception:
+            # The watch ends rows whose heartbeat stopped, so the slot is freed regardless.
+            logger.exception("recording the end of a session failed", extra=self._log)
 
 
 class NavTalkConsumer(RealtimeConsumer):

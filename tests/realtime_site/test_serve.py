@@ -22,6 +22,8 @@ def test_fresh_state_migrates_seeds_and_serves(tmp_path) -> None:
         assert _get(base + "/admin/login/")[0] == 200
         assert _get(base + "/static/css/site.css")[0] == 200
         status, body = _get(base + "/healthz")
+        assert status == 200 and json.loads(body) == {"status": "ok"}
+        status, body = _get(base + "/healthz", key)
         assert json.loads(body)["database"]["ok"] is True
         status, body = _get(base + "/v1/realtime/characters", key)
         assert {c["id"] for c in json.loads(body)["data"]} >= {"girl2", "ava", "leo", "wang-laoshi"}

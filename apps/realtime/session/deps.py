@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from apps.agent.base import ChatMessage, LlmProvider
+from apps.core import metrics
 from apps.voice.asr.base import AsrEngine
 from apps.voice.tts.base import TtsEngine, VoiceSpec
 from apps.voice.vad.base import VadEngine
@@ -38,8 +39,17 @@ class Engines:
     tts_executor: Executor
 
     async def run(self, executor: Executor, fn: Callable[..., T], *args: Any) -> T:
-        """Run a blocking call off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+        """Run a blocking call off the event loop (its wait in the queue is measured)."""
+        name = (
+            "asr"
+            if executor is self.asr_executor
+            else "tts"
+            if executor is self.tts_executor
+            else "audio"
+        )
+        return await asyncio.get_running_loop().run_in_executor(
+            executor, metrics.timed_submit(name, fn), *args
+        )
 
 
 @dataclass(frozen=True, slots=True)

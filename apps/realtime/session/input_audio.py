@@ -419,6 +419,7 @@ class InputAudio:
     async def _speech_stopped(
         self, position: int, *, speech_end: int, forced: bool = False
     ) -> None:
+        self.session.turn.start()
         td = self._turn_detection or {}
         item_id = self._speech_item or new_item_id()
         self._speech_item = None
@@ -562,6 +563,7 @@ class InputAudio:
                 future.set_result("")
             return
         item.content[0]["transcript"] = text
+        session.turn.mark("transcript")
         if future is not None and not future.done():
             future.set_result(text)
         if configured:

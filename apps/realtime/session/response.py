@@ -281,6 +281,7 @@ class ResponseRunner:
                     break
                 if first:
                     first = False
+                    self.session.turn.mark("first_audio")
                     part = item.content[0]
                     before = part["transcript"]
                     part["transcript"] = _join(before, sentence)
@@ -472,6 +473,7 @@ class ResponseRunner:
                 async with contextlib.aclosing(stream):  # type: ignore[type-var]
                     async for piece in stream:
                         if isinstance(piece, TextDelta):
+                            self.session.turn.mark("first_token")
                             if not self._audio:
                                 await self._text_delta(piece.text)
                                 continue

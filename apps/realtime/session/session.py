@@ -13,12 +13,15 @@ and every queue is bounded (see ``input_audio`` and ``response``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from apps.core import metrics
 from apps.core.ids import event_id as new_event_id
+from apps.core.tasks import fire_and_forget
 
 from ..protocol.codec import CodecError, Dialect, parse_client_event
 from ..protocol.errors import ProtocolError
@@ -31,6 +34,10 @@ from .response import ResponseRunner
 from .sink import AudioSink
 
 logger = logging.getLogger(__name__)
+
+# Frames larger than this are parsed (JSON and base64) in the audio executor: an 8 MiB
+# append takes tens of milliseconds to decode, which every other session would feel.
+PARSE_OFF_LOOP_BYTES = 64 * 1024
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
@@ -71,6 +78,8 @@ class RealtimeSession:
         self.end_reason: str | None = None
         self.llm = deps.resolve_llm(config.get("model"))
         self.voice = None
+        self.turn = metrics.TurnClock()
+        """Times the stages of the current turn from the end of the user's speech."""
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -139,6 +148,21 @@ class RealtimeSession:
                 exc_info=task.exception(),
                 extra={"session_id": self.id, "task": task.get_name()},
             )
+            if not self._closed:
+                # A session missing one of its tasks would go silent: end it visibly.
+                fire_and_forget(self._fail(), name=f"fail:{self.id}")
+
+    async def _fail(self) -> None:
+        await self.error(
+            ProtocolError(
+                "The server hit an internal error and closed the session.",
+                None,
+                "server_error",
+                type="server_error",
+            )
+        )
+        await self.shutdown(reason="error")
+        await self._close(1011, "server_error")
 
     # --- events in -------------------------------------------------------------------------
 
@@ -147,10 +171,17 @@ class RealtimeSession:
         if self._closed:
             return
         try:
-            parsed = parse_client_event(text, dialect=self.dialect)
+            if len(text) > PARSE_OFF_LOOP_BYTES:
+                engines = self.deps.engines
+                parse = functools.partial(parse_client_event, dialect=self.dialect)
+                parsed = await engines.run(engines.audio_executor, parse, text)
+            else:
+                parsed = parse_client_event(text, dialect=self.dialect)
         except CodecError as exc:
+            metrics.event_in("invalid")
             await self.error(exc.error, event_id=exc.event_id)
             return
+        metrics.event_in(parsed.event.type)
         handler = HANDLERS[parsed.event.type]
         try:
             await handler(self, parsed)
@@ -161,6 +192,7 @@ class RealtimeSession:
         """A binary frame: raw input audio in the session's input format (NavTalk clients)."""
         if self._closed:
             return
+        metrics.event_in("input_audio_buffer.append")
         try:
             self.input.append(data, event_id=None)
         except ClientError as exc:
@@ -172,6 +204,9 @@ class RealtimeSession:
         """Send one GA-shaped server event (the transport renders it for the dialect)."""
         if "event_id" not in event:
             event = {"event_id": new_event_id(), **event}
+        metrics.event_out(event["type"])
+        if event["type"] == "error":
+            metrics.error_sent(event["error"].get("code"))
         await self._send(event)
 
     async def error(self, error: ProtocolError, *, event_id: str | None = None) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from apps.core.audio import resample
 from apps.core.audio_codecs import UnsupportedFormat, format_rate, make_encoder
 from apps.core.ids import item_id as new_item_id
@@ -87,6 +89,17 @@ def _find(session: RealtimeSession, item_id: str, code: str) -> Item:
     return item
 
 
+def _encoded_audio(samples: np.ndarray, fmt: dict[str, Any]) -> str | None:
+    """Base64 of 16 kHz item audio in a wire format (None when it cannot be encoded)."""
+    try:
+        encoder = make_encoder(fmt)
+    except UnsupportedFormat:
+        return None
+    native = resample(samples, 16_000, format_rate(fmt))
+    data = b"".join(encoder.encode(native) + encoder.flush())
+    return base64.b64encode(data).decode("ascii")
+
+
 @handles("conversation.item.retrieve")
 async def retrieve(session: RealtimeSession, parsed: ParsedEvent) -> None:
     """Send the item, with its audio when it is user audio the server still holds."""
@@ -94,14 +107,11 @@ async def retrieve(session: RealtimeSession, parsed: ParsedEvent) -> None:
     wire = item.wire()
     if item.audio is not None and wire.get("content"):
         fmt = session.config["audio"]["input"]["format"]
-        try:
-            encoder = make_encoder(fmt)
-        except UnsupportedFormat:
-            encoder = None
-        if encoder is not None:
-            native = resample(item.audio, 16_000, format_rate(fmt))
-            data = b"".join(encoder.encode(native) + encoder.flush())
-            wire["content"][0]["audio"] = base64.b64encode(data).decode("ascii")
+        # Minutes of audio take a while to resample and encode: off the event loop.
+        engines = session.deps.engines
+        audio = await engines.run(engines.audio_executor, _encoded_audio, item.audio, fmt)
+        if audio is not None:
+            wire["content"][0]["audio"] = audio
     await session.emit({"type": "conversation.item.retrieved", "item": wire})
 
 

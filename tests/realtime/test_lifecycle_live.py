@@ -1,0 +1,221 @@
+"""A real Daphne (scripted engines) stopped, killed and revoked under live sessions.
+
+SIGTERM ends each session with an ``error`` and close 1001, saving its partial item, usage
+and end; SIGKILL leaves rows that the next start ends, so a one-session license connects at
+once; a license revoked by the CLI in another process closes the session (in-memory
+channel layer); and nothing the server logs carries a key from a URL or a subprotocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.helpers import free_port, manage, scripted_server_env, start_daphne, wait_http
+
+pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+
+class Server:
+    """One Daphne process on a state directory that outlives it (restart, kill)."""
+
+    def __init__(self, var_dir: Path, **env: str) -> None:
+        self.var_dir = var_dir
+        self.env = scripted_server_env(var_dir, **env)
+        self.port = free_port()
+        self.log = tempfile.NamedTemporaryFile(mode="w+", suffix=".log", delete=False)
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = start_daphne(self.env, self.port, self.log)
+        wait_http(f"http://127.0.0.1:{self.port}/healthz")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text()
+
+    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.var_dir / "db.sqlite3") as db:
+            return db.execute(sql, args).fetchall()
+
+
+@contextmanager
+def server(tmp_path: Path, **env: str) -> Iterator[tuple[Server, str]]:
+    srv = Server(tmp_path, **env)
+    manage(srv.env, "migrate", "--noinput")
+    manage(srv.env, "seed_demo")  # the voice catalogue
+    key = manage(srv.env, "createlicense", "live", "--max-sessions", "1").stdout.splitlines()[-1]
+    srv.start()
+    try:
+        yield srv, key
+    finally:
+        srv.stop()
+        os.unlink(srv.log.name)
+
+
+async def _until(ws: Any, kind: str, timeout_s: float = 10.0) -> dict[str, Any]:
+    while True:
+        event = json.loads(await asyncio.wait_for(ws.recv(), timeout_s))
+        if event["type"] == kind:
+            return event
+
+
+async def _rest(ws: Any, timeout_s: float = 12.0) -> tuple[list[dict[str, Any]], int | None]:
+    """Events until the server closes, and its close code."""
+    events: list[dict[str, Any]] = []
+    try:
+        while True:
+            events.append(json.loads(await asyncio.wait_for(ws.recv(), timeout_s)))
+    except ConnectionClosed as closed:
+        return events, closed.rcvd.code if closed.rcvd else None
+
+
+async def _text_turn_started(ws: Any) -> str:
+    """Ask for a (slow, scripted) text reply and return once it is streaming."""
+    await ws.send(
+        json.dumps(
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "output_modalities": ["text"]},
+            }
+        )
+    )
+    await ws.send(
+        json.dumps(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "tell me a long story " * 20}],
+                },
+            }
+        )
+    )
+    await ws.send(json.dumps({"type": "response.create"}))
+    delta = await _until(ws, "response.output_text.delta")
+    return str(delta["item_id"])
+
+
+@pytest.mark.parametrize("mid_response", [False, True])
+async def test_sigterm_closes_sessions_cleanly_and_saves_them(
+    tmp_path: Path, mid_response: bool
+) -> None:
+    with server(tmp_path, SCRIPTED_LLM_DELAY_S="0.2") as (srv, key):
+        async with ws_connect(
+            f"{srv.ws}/v1/realtime", additional_headers={"Authorization": f"Bearer {key}"}
+        ) as ws:
+            created = await _until(ws, "session.created")
+            session_id = created["session"]["id"]
+            item_id = await _text_turn_started(ws) if mid_response else None
+            assert srv.proc is not None
+            stopped_at = time.monotonic()
+            srv.proc.send_signal(signal.SIGTERM)
+            events, code = await _rest(ws)
+            srv.proc.wait(timeout=15)
+            exit_s = time.monotonic() - stopped_at
+        errors = [e for e in events if e["type"] == "error"]
+        assert errors and errors[-1]["error"]["code"] == "server_shutting_down", events
+        assert code == 1001
+        assert exit_s < 10, exit_s
+        ((ended, reason),) = srv.query(
+            "SELECT ended_at, end_reason FROM conversations_conversation WHERE id = ?", session_id
+        )
+        assert ended is not None and reason == "server_shutdown"
+        if mid_response:
+            done = [e for e in events if e["type"] == "response.done"]
+            assert done and done[0]["response"]["status"] == "cancelled"
+            ((status, text),) = srv.query(
+                "SELECT status, text FROM conversations_conversationitem WHERE item_id = ?",
+                item_id,
+            )
+            assert status == "incomplete" and text.strip()
+
+
+async def test_after_sigkill_a_restarted_server_frees_the_dead_sessions_slot(
+    tmp_path: Path,
+) -> None:
+    with server(tmp_path) as (srv, key):
+        headers = {"Authorization": f"Bearer {key}"}
+        ws = await ws_connect(f"{srv.ws}/v1/realtime", additional_headers=headers)
+        await _until(ws, "session.created")
+        assert srv.proc is not None
+        srv.proc.send_signal(signal.SIGKILL)
+        srv.proc.wait(timeout=10)
+        await ws.close()
+        (open_rows,) = srv.query(
+            "SELECT count(*) FROM conversations_conversation WHERE ended_at IS NULL"
+        )
+        assert open_rows == (1,)
+        srv.start()
+        async with ws_connect(f"{srv.ws}/v1/realtime", additional_headers=headers) as again:
+            first = json.loads(await asyncio.wait_for(again.recv(), 10))
+            assert first["type"] == "session.created", first
+        (reason,) = srv.query(
+            "SELECT end_reason FROM conversations_conversation ORDER BY started_at LIMIT 1"
+        )
+        assert reason == ("worker_lost",)
+
+
+async def test_a_license_revoked_by_the_cli_closes_its_session(tmp_path: Path) -> None:
+    with server(tmp_path, REALTIME_LICENSE_CHECK_S="1") as (srv, key):
+        async with ws_connect(
+            f"{srv.ws}/v1/realtime", additional_headers={"Authorization": f"Bearer {key}"}
+        ) as ws:
+            await _until(ws, "session.created")
+            ((license_id,),) = srv.query("SELECT id FROM licensing_license WHERE name = 'live'")
+            revoked_at = time.monotonic()
+            manage(srv.env, "revokelicense", str(license_id))
+            events, code = await _rest(ws, timeout_s=8)
+            closed_after_s = time.monotonic() - revoked_at
+        assert events[-1]["error"]["code"] == "invalid_api_key"
+        assert "revoked" in events[-1]["error"]["message"]
+        assert code == 4001
+        assert closed_after_s < 5, closed_after_s
+
+
+async def test_keys_never_reach_the_logs(tmp_path: Path) -> None:
+    with server(tmp_path, LOG_LEVEL="DEBUG") as (srv, key):
+        ek_like = "ek_" + "x" * 38
+        async with ws_connect(f"{srv.ws}/v1/realtime?api_key={key}&model=scripted-echo") as ws:
+            await _until(ws, "session.created")
+        async with ws_connect(
+            f"{srv.ws}/v1/realtime",
+            subprotocols=["realtime", f"openai-insecure-api-key.{ek_like}"],  # type: ignore[list-item]
+        ) as ws:
+            await _rest(ws, timeout_s=5)
+        with pytest.raises(urllib.error.HTTPError):  # 401: a key in the query is not read
+            await asyncio.to_thread(
+                urllib.request.urlopen, f"http://127.0.0.1:{srv.port}/v1/models?api_key={key}"
+            )
+        srv.stop()
+        log = srv.output()
+    assert "WSCONNECT" in log or "realtime session started" in log, log[-2000:]
+    assert key not in log
+    assert key[:12] not in log
+    assert ek_like[:12] not in log
+    assert "api_key=" not in log
