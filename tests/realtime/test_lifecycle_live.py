@@ -27,7 +27,14 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import free_port, manage, scripted_server_env, start_daphne, wait_http
+from tests.helpers import (
+    free_port,
+    manage,
+    project_env,
+    scripted_server_env,
+    start_daphne,
+    wait_http,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -94,8 +101,8 @@ async def _rest(ws: Any, timeout_s: float = 12.0) -> tuple[list[dict[str, Any]],
         return events, closed.rcvd.code if closed.rcvd else None
 
 
-async def _text_turn_started(ws: Any) -> str:
-    """Ask for a (slow, scripted) text reply and return once it is streaming."""
+async def _text_turn_started(ws: Any, text: str = "tell me a long story " * 20) -> str:
+    """Ask for a (slow) text reply and return once it is streaming."""
     await ws.send(
         json.dumps(
             {
@@ -111,13 +118,13 @@ async def _text_turn_started(ws: Any) -> str:
                 "item": {
                     "type": "message",
                     "role": "user",
-                    "content": [{"type": "input_text", "text": "tell me a long story " * 20}],
+                    "content": [{"type": "input_text", "text": text}],
                 },
             }
         )
     )
     await ws.send(json.dumps({"type": "response.create"}))
-    delta = await _until(ws, "response.output_text.delta")
+    delta = await _until(ws, "response.output_text.delta", timeout_s=60)
     return str(delta["item_id"])
 
 
@@ -219,3 +226,29 @@ async def test_keys_never_reach_the_logs(tmp_path: Path) -> None:
     assert key[:12] not in log
     assert ek_like[:12] not in log
     assert "api_key=" not in log
+
+
+async def test_sigterm_while_the_embedded_model_generates_exits_promptly(tmp_path: Path) -> None:
+    srv = Server(tmp_path)
+    srv.env = project_env(tmp_path, VOICE_WARM_UP="true")
+    manage(srv.env, "migrate", "--noinput")
+    key = manage(srv.env, "seed_demo").stdout.splitlines()[-1]
+    srv.start()
+    try:
+        async with ws_connect(
+            f"{srv.ws}/v1/realtime", additional_headers={"Authorization": f"Bearer {key}"}
+        ) as ws:
+            await _until(ws, "session.created", timeout_s=60)
+            await _text_turn_started(ws, "Write a long essay about the history of Rome.")
+            assert srv.proc is not None
+            stopped_at = time.monotonic()
+            srv.proc.send_signal(signal.SIGTERM)
+            events, code = await _rest(ws)
+            srv.proc.wait(timeout=30)
+            exit_s = time.monotonic() - stopped_at
+    finally:
+        srv.stop()
+        os.unlink(srv.log.name)
+    assert code == 1001
+    assert [e["error"]["code"] for e in events if e["type"] == "error"] == ["server_shutting_down"]
+    assert exit_s < 10, exit_s

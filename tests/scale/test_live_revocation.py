@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import daphne, free_port, manage, project_env
+from tests.helpers import daphne, free_port, manage, project_env, scripted_server_env
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.asyncio]
 
@@ -58,3 +58,27 @@ async def test_revocation_closes_sessions_on_both_workers(
         assert last["type"] == "error" and last["error"]["code"] == "invalid_api_key"
         assert code == 4001
     assert elapsed_s < 5, elapsed_s
+
+
+async def _open(url: str, key: str) -> str:
+    """Connect and return the first event's type (session.created or error)."""
+    async with ws_connect(url, additional_headers={"Authorization": f"Bearer {key}"}) as ws:
+        first = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        if first["type"] == "error":
+            return first["error"]["code"]
+        # Hold the slot until every connect has been decided.
+        await asyncio.sleep(3)
+        return first["type"]
+
+
+async def test_two_workers_admitting_at_once_never_exceed_the_limit(
+    tmp_path, scratch_database
+) -> None:
+    env = scripted_server_env(tmp_path, TEST_SERVER_DATABASE_URL=scratch_database)
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "seed_demo")
+    key = manage(env, "createlicense", "two", "--max-sessions", "2").stdout.splitlines()[-1]
+    with daphne(env, free_port()) as worker_a, daphne(env, free_port()) as worker_b:
+        urls = [base.replace("http", "ws") + "/v1/realtime" for base in (worker_a, worker_b)]
+        outcomes = await asyncio.gather(*(_open(urls[i % 2], key) for i in range(10)))
+    assert sorted(outcomes) == ["session.created"] * 2 + ["too_many_sessions"] * 8, outcomes
