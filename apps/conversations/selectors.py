@@ -39,21 +39,6 @@ def license_live_sessions(*, license_id: int, stale_s: int, now: datetime | None
     ).count()
 
 
-def license_open_sessions(*, license_id: int, max_age_s: int, now: datetime | None = None) -> int:
-    """Sessions of a license that have not ended (and are young enough to still be live).
-
-    Superseded by ``license_live_sessions`` (heartbeats) inside
-    ``apps.licensing.admission.session_admit``; kept for callers that do not heartbeat.
-    A worker that died without ending its sessions holds their slots for up to ``max_age_s``.
-    """
-    now = now or timezone.now()
-    return Conversation.objects.filter(
-        license_id=license_id,
-        ended_at__isnull=True,
-        started_at__gte=now - timedelta(seconds=max_age_s),
-    ).count()
-
-
 def user_recent_messages(*, license_id: int, user_id: str, limit: int) -> list[tuple[str, str]]:
     """The last ``limit`` (role, text) messages of one end user's earlier sessions, oldest first.
 

@@ -119,8 +119,22 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.dialect: Dialect = hs.dialect
         self.session_id = new_session_id()
         self.subprotocol = "realtime" if hs.offered_realtime else None
+        live = live_sessions()
         try:
             self._check_headroom()
+        except Refused as exc:
+            await self._refuse(exc)
+            return
+        # Hold a place among the worker's sessions while admitting, so connects arriving
+        # together cannot all pass the per-worker cap.
+        live.admitting += 1
+        try:
+            await self._admit_and_start(hs)
+        finally:
+            live.admitting -= 1
+
+    async def _admit_and_start(self, hs: Handshake) -> None:
+        try:
             admitted = await _admit_off_loop(hs, self.session_id)
         except Refused as exc:
             await self._refuse(exc)
@@ -154,7 +168,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 "The server is restarting; try again in a moment.", "server_shutting_down"
             )
         live = live_sessions()
-        if live.count() >= settings.REALTIME_MAX_SESSIONS_PER_WORKER:
+        if live.count() + live.admitting >= settings.REALTIME_MAX_SESSIONS_PER_WORKER:
             reason = "it is at its session limit"
         elif live.loop_lag_ms() > settings.REALTIME_MAX_LOOP_LAG_MS:
             reason = "it is too busy to serve another session well"

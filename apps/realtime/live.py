@@ -75,6 +75,8 @@ class LiveSessions:
 
     def __init__(self) -> None:
         self.sessions: dict[str, LiveSession] = {}
+        self.admitting = 0
+        """Connections being admitted right now (they count against the worker's cap)."""
         self._watch: asyncio.Task[None] | None = None
         self._lag: asyncio.Task[None] | None = None
         self._lag_samples: list[tuple[float, float]] = []

@@ -137,6 +137,19 @@ async def test_a_full_worker_refuses_with_1013(issued: Any, voices: Any, setting
     await third.comm.disconnect()
 
 
+async def test_connects_arriving_together_cannot_all_pass_the_worker_cap(
+    db: Any, voices: Any, settings: Any
+) -> None:
+    settings.REALTIME_MAX_SESSIONS_PER_WORKER = 2
+    issued = await database_sync_to_async(license_create)(name="many", max_concurrent_sessions=9)
+    clients = [c for c, _, _ in await asyncio.gather(*(connect(key=issued.key) for _ in range(5)))]
+    firsts = [await c.recv() for c in clients]
+    kinds = sorted(e["type"] if e["type"] != "error" else e["error"]["code"] for e in firsts)
+    assert kinds == ["server_busy"] * 3 + ["session.created"] * 2
+    for client in clients:
+        await client.comm.disconnect()
+
+
 async def test_a_lagging_event_loop_refuses_new_sessions(issued: Any, voices: Any) -> None:
     first, _, _ = await connect(key=issued.key)
     await _created(first)
