@@ -46,8 +46,11 @@ from .store import DatabaseStore
 logger = logging.getLogger(__name__)
 
 OUTBOX_EVENTS = 1_024
+OUTBOX_BYTES = 8 * 1024 * 1024
 # How long a finished session may take to flush its last events to the socket.
 DRAIN_TIMEOUT_S = 2.0
+# How often a sender held back by a slow client looks at the socket again.
+SEND_BACKLOG_POLL_S = 0.02
 # Close codes (4000–4999 are for applications): the HTTP status a REST API would use + 4000;
 # standard codes where one fits (1001 going away, 1008 policy, 1011 server error, 1013 busy).
 CLOSE_CODES = {
@@ -109,7 +112,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Admit, then accept and start the session (or refuse with an error event)."""
         self.session: RealtimeSession | None = None
         self.store: DatabaseStore | None = None
-        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=OUTBOX_EVENTS)
+        # Bounded by _enqueue (events and bytes), not by the queue itself: see its policy.
+        self.outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self._outbox_bytes = 0
+        self._outbox_room = asyncio.Event()
         self.sender: asyncio.Task[None] | None = None
         self.closed = False
         self.accepted = False
@@ -297,67 +303,117 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     # --- events out --------------------------------------------------------------------------
 
+    def _render(self, event: dict[str, Any]) -> str | None:
+        """The event as the client's dialect spells it, as JSON text (None: not sent)."""
+        rendered = render_server_event(
+            event,
+            dialect=self.dialect,
+            session_id=self.session_id,
+            expires_at=self.session.expires_at if self.session else 0,
+        )
+        return None if rendered is None else dump_server_event(rendered)
+
+    def _outbox_has_room(self, size: int) -> bool:
+        if self.outbox.qsize() >= OUTBOX_EVENTS:
+            return False
+        # One event larger than the whole budget still goes through an empty outbox.
+        return self._outbox_bytes == 0 or self._outbox_bytes + size <= OUTBOX_BYTES
+
     async def _enqueue(self, event: dict[str, Any]) -> None:
-        """The session's ``send``: queue for the sender; a client that stops reading ends."""
+        """The session's ``send``: render and queue for the sender.
+
+        Overflow policy: the outbox holds at most ``OUTBOX_EVENTS`` events and
+        ``OUTBOX_BYTES`` of text. When it is full the session's send waits (backpressure
+        on the response, the input task, ...); still full after ``REALTIME_OUTBOX_STALL_S``
+        means the client stopped reading, and the session ends (1008).
+        """
         if self.closed:
             return
         try:
-            self.outbox.put_nowait(event)
-            return
-        except asyncio.QueueFull:
-            pass
-        try:
-            async with asyncio.timeout(settings.REALTIME_OUTBOX_STALL_S):
-                await self.outbox.put(event)
-        except TimeoutError:
-            logger.warning("client stopped reading; ending its session", extra=self._log)
-            # The outbox is full, so nothing more can be said; just close.
-            fire_and_forget(
-                self._end_shielded("client_not_reading", 1008, None), name="end:not-reading"
+            text = self._render(event)
+        except Exception:
+            # A server event we cannot render is our bug: say so and end the session rather
+            # than leave the client waiting on a silent socket.
+            logger.exception("rendering a server event failed", extra=self._log)
+            error = ProtocolError(
+                "The server failed to send an event; the session was closed.",
+                None,
+                "server_error",
+                type="server_error",
             )
-
-    async def _sender(self) -> None:
-        while (event := await self.outbox.get()) is not None:
-            if self.closed:
-                continue
+            fire_and_forget(
+                self._end_shielded("error", 1011, error, via_outbox=False), name="end:render"
+            )
+            return
+        if text is None:
+            return
+        if not self._outbox_has_room(len(text)):
             try:
-                rendered = render_server_event(
-                    event,
-                    dialect=self.dialect,
-                    session_id=self.session_id,
-                    expires_at=self.session.expires_at if self.session else 0,
-                )
-                if rendered is None:
-                    continue
-                text = dump_server_event(rendered)
-            except Exception:
-                # A server event we cannot render is our bug: say so and end the session
-                # rather than leave the client waiting on a silent socket.
-                logger.exception("rendering a server event failed", extra=self._log)
-                error = ProtocolError(
-                    "The server failed to send an event; the session was closed.",
-                    None,
-                    "server_error",
-                    type="server_error",
-                )
+                async with asyncio.timeout(settings.REALTIME_OUTBOX_STALL_S):
+                    while not self._outbox_has_room(len(text)):
+                        self._outbox_room.clear()
+                        await self._outbox_room.wait()
+            except TimeoutError:
+                logger.warning("client stopped reading; ending its session", extra=self._log)
+                # The outbox is full, so nothing more can be said; just close.
                 fire_and_forget(
-                    self._end_shielded("error", 1011, error, via_outbox=False), name="end:render"
+                    self._end_shielded("client_not_reading", 1008, None), name="end:not-reading"
                 )
                 return
+        if self.closed:
+            return
+        self._outbox_bytes += len(text)
+        self.outbox.put_nowait(text)
+
+    async def _sender(self) -> None:
+        while (text := await self.outbox.get()) is not None:
             try:
+                if self.closed:
+                    continue
+                await self._transport_drained()
                 await self.send(text_data=text)
             except Exception:  # noqa: BLE001 - the socket went away; the session is closing
                 logger.info("send failed; client gone", extra=self._log)
                 self.closed = True
+            finally:
+                self._outbox_bytes -= len(text)
+                self._outbox_room.set()
+
+    def _transport_backlog_bytes(self) -> int | None:
+        """Bytes handed to the socket that the client has not taken yet (None: unknown).
+
+        Daphne writes without backpressure: a client that stops reading grows Twisted's
+        write buffer without bound. Daphne's ASGI ``send`` is ``partial(handle_reply,
+        protocol)``, and Twisted's TCP transport keeps its unsent bytes in ``dataBuffer``
+        (from ``offset``) plus ``_tempDataLen``; under another server this is None and the
+        outbox bound alone applies.
+        """
+        args = getattr(self.base_send, "args", ())
+        transport = getattr(args[0], "transport", None) if args else None
+        data = getattr(transport, "dataBuffer", None)
+        if not isinstance(data, bytes | bytearray | memoryview):
+            return None
+        offset = getattr(transport, "offset", 0)
+        return len(data) - int(offset) + int(getattr(transport, "_tempDataLen", 0))
+
+    async def _transport_drained(self) -> None:
+        """Hold the next send while the client is too far behind (backpressure).
+
+        The outbox then fills, the session's sends wait, and a client still not reading
+        after ``REALTIME_OUTBOX_STALL_S`` is disconnected (``_enqueue``).
+        """
+        limit = settings.REALTIME_SEND_BACKLOG_BYTES
+        while not self.closed:
+            backlog = self._transport_backlog_bytes()
+            if backlog is None or backlog <= limit:
+                return
+            await asyncio.sleep(SEND_BACKLOG_POLL_S)
 
     async def _drain_outbox(self) -> None:
         sender = self.sender
         if sender is None or sender.done():
             return
-        try:
-            self.outbox.put_nowait(None)
-        except asyncio.QueueFull:
-            sender.cancel()
+        self.outbox.put_nowait(None)
         done, _ = await asyncio.wait({sender}, timeout=DRAIN_TIMEOUT_S)
         if not done:
             sender.cancel()
@@ -428,11 +484,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def _send_quietly(self, event: dict[str, Any]) -> None:
         try:
-            rendered = render_server_event(
-                event, dialect=self.dialect, session_id=self.session_id, expires_at=0
-            )
-            if rendered is not None:
-                await self.send(text_data=dump_server_event(rendered))
+            text = self._render(event)
+            if text is not None:
+                await self.send(text_data=text)
         except Exception:  # noqa: BLE001 - best effort on the way out
             logger.info("could not send the final error", extra=self._log)
 

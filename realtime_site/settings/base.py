@@ -228,7 +228,9 @@ REALTIME_INBOUND_BURST_BYTES = env_int("REALTIME_INBOUND_BURST_BYTES", 16 * 1024
 REALTIME_INBOUND_EVENTS_PER_S = env_int("REALTIME_INBOUND_EVENTS_PER_S", 200)
 REALTIME_INBOUND_BURST_EVENTS = env_int("REALTIME_INBOUND_BURST_EVENTS", 400)
 REALTIME_INBOUND_GRACE_S = env_int("REALTIME_INBOUND_GRACE_S", 3)
-# A client whose outbox stays full this long (it stopped reading) is disconnected.
+# Events wait (and then the session) while this much sent data is not yet taken by the
+# client; a client whose outbox then stays full this long (it stopped reading) is closed.
+REALTIME_SEND_BACKLOG_BYTES = env_int("REALTIME_SEND_BACKLOG_BYTES", 4 * 1024 * 1024)
 REALTIME_OUTBOX_STALL_S = env_int("REALTIME_OUTBOX_STALL_S", 5)
 # Live sessions: heartbeat period, after how long without one a slot stops counting, and
 # how often licenses (revocation, expiry) and monthly quotas are re-checked.

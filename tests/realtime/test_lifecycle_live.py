@@ -9,6 +9,7 @@ channel layer); and nothing the server logs carries a key from a URL or a subpro
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -252,3 +253,61 @@ async def test_sigterm_while_the_embedded_model_generates_exits_promptly(tmp_pat
     assert code == 1001
     assert [e["error"]["code"] for e in events if e["type"] == "error"] == ["server_shutting_down"]
     assert exit_s < 10, exit_s
+
+
+async def test_a_client_that_stops_reading_is_closed_and_memory_stays_bounded(
+    tmp_path: Path,
+) -> None:
+    # Daphne writes without backpressure; the server watches its socket's backlog instead.
+    with server(tmp_path, REALTIME_OUTBOX_STALL_S="2", REALTIME_SEND_BACKLOG_BYTES="1048576") as (
+        srv,
+        key,
+    ):
+        assert srv.proc is not None
+        statm = Path(f"/proc/{srv.proc.pid}/statm")
+        rss_mb = lambda: int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20  # noqa: E731
+        ws = await ws_connect(
+            f"{srv.ws}/v1/realtime",
+            additional_headers={"Authorization": f"Bearer {key}"},
+            max_queue=1,
+            max_size=None,
+        )
+        await _until(ws, "session.created")
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "session.update",
+                    "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
+                }
+            )
+        )
+        await _until(ws, "session.updated")
+        ten_s = base64.b64encode(b"\x01\x00" * 24_000 * 10).decode()
+        await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": ten_s}))
+        await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        item_id = (await _until(ws, "input_audio_buffer.committed"))["item_id"]
+        baseline_mb = rss_mb()
+        # From here on the client reads nothing while asking for ~640 KB replies.
+        retrieve = json.dumps({"type": "conversation.item.retrieve", "item_id": item_id})
+        started = time.monotonic()
+        peak_mb = baseline_mb
+        for _ in range(150):
+            try:
+                await ws.send(retrieve)
+            except ConnectionClosed:
+                break
+            await asyncio.sleep(0.02)
+            peak_mb = max(peak_mb, rss_mb())
+        for _ in range(40):
+            rows = srv.query("SELECT end_reason FROM conversations_conversation")
+            if rows and rows[0][0]:
+                break
+            await asyncio.sleep(0.25)
+            peak_mb = max(peak_mb, rss_mb())
+        closed_after_s = time.monotonic() - started
+        _, code = await _rest(ws, timeout_s=10)
+    assert rows == [("client_not_reading",)], rows
+    assert code == 1008
+    assert closed_after_s < 15, closed_after_s
+    # 150 replies of ~640 KB (~96 MB) were asked for; only the bounded buffers were held.
+    assert peak_mb - baseline_mb < 50, (baseline_mb, peak_mb)
