@@ -77,8 +77,7 @@ def api_endpoint(methods: Iterable[str], *, json_body: bool = False) -> Callable
                 credential = authenticate(key=token, client_ip=client_ip(request))
             except TooManyFailures as exc:
                 response = error_response(
-                    "Too many failed authentication attempts. Try again in "
-                    f"{exc.retry_after_s} s.",
+                    f"Too many failed authentication attempts. Try again in {exc.retry_after_s} s.",
                     status=429,
                     type="requests",
                     code="rate_limit_exceeded",
