@@ -2,6 +2,7 @@
 
 Start (``server_started``, called by ``realtime_site.asgi``):
 
+* fix glibc's malloc thresholds, so the memory of a burst goes back to the system;
 * end the rows that workers of this host left open when they died (SIGKILL, OOM), so
   their licenses' slots are free at once instead of after the heartbeat goes stale;
 * warn when Daphne runs without the WebSocket size limits the server relies on;
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from apps.conversations.services import conversation_end_dead_workers
+from apps.core.memory import tune_malloc
 from apps.core.workers import host_name
 
 from .live import shutdown_sessions
@@ -100,6 +102,7 @@ def _hook_reactor_shutdown() -> bool:
 def server_started(argv: Sequence[str] | None = None) -> None:
     """Run once per server process, when the ASGI application is loaded."""
     argv = list(sys.argv if argv is None else argv)
+    tune_malloc()
     missing = daphne_flags_missing(argv)
     if missing:
         logger.warning(

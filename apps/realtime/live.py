@@ -32,6 +32,7 @@ from channels.db import DatabaseSyncToAsync
 from django.conf import settings
 
 from apps.conversations.services import conversation_end_stale, conversation_heartbeat
+from apps.core.memory import release_free_memory
 from apps.core.tasks import fire_and_forget
 from apps.licensing.selectors import license_quota_exhausted_ids, license_unusable_reasons
 
@@ -48,6 +49,9 @@ LAG_WINDOW_S = 2.0
 End = Callable[[str, int, ProtocolError], Awaitable[None]]
 """Ends a session: ``(end reason, close code, the error to send first)``."""
 
+# After a session ends, free heap is returned to the system this much later (once for all
+# the sessions ending meanwhile).
+TRIM_AFTER_END_S = 2.0
 # How long shutdown waits for live sessions to save and close (Daphne's own budget for
 # applications to stop is 10 s).
 SHUTDOWN_GRACE_S = 8.0
@@ -76,6 +80,7 @@ class LiveSessions:
     def __init__(self) -> None:
         self.sessions: dict[str, LiveSession] = {}
         self.admitting = 0
+        self._trim: asyncio.TimerHandle | None = None
         """Connections being admitted right now (they count against the worker's cap)."""
         self._watch: asyncio.Task[None] | None = None
         self._lag: asyncio.Task[None] | None = None
@@ -91,8 +96,16 @@ class LiveSessions:
             self._watch = asyncio.ensure_future(self._run_watch())
 
     def unregister(self, session_id: str) -> None:
-        """Stop watching a session (it ended)."""
+        """Stop watching a session (it ended), and soon return freed memory to the system."""
         self.sessions.pop(session_id, None)
+        if self._trim is None:
+            loop = asyncio.get_running_loop()
+            # Later, so what the session's last frames and tasks held is free by then.
+            self._trim = loop.call_later(TRIM_AFTER_END_S, self._release_memory, loop)
+
+    def _release_memory(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._trim = None
+        loop.run_in_executor(None, release_free_memory)
 
     def count(self, transport: str | None = None) -> int:
         """How many sessions are live here (of one transport, or all)."""
