@@ -21,6 +21,7 @@ import logging
 import time
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -34,6 +35,7 @@ from apps.core.workers import current_worker_id
 
 from . import runtime
 from .admission import Admitted, Handshake, Refused, handshake_parse, realtime_admit
+from .flow import SocketFlow
 from .inbound import InboundBudget, InboundLimits, Verdict
 from .live import LiveSession, live_sessions, shutting_down
 from .protocol.codec import Dialect, dump_server_event, render_server_event
@@ -108,6 +110,20 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 await self._end_shielded("client_closed", None, None)
             raise
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Hand a message to its handler, without Channels' per-message database clean-up.
+
+        Channels runs ``close_old_connections`` in asgiref's one shared sync thread before
+        every message. For a socket carrying an audio append every 20 ms that hop was most
+        of the per-frame cost (a worker managed ~100 frames a second under a flood), and it
+        queues every session behind every other. Every ORM call here goes through
+        ``DatabaseSyncToAsync``, which cleans up around itself, so nothing is lost.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         """Admit, then accept and start the session (or refuse with an error event)."""
         self.session: RealtimeSession | None = None
@@ -121,6 +137,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.accepted = False
         self._end_task: asyncio.Task[None] | None = None
         self.budget = InboundBudget(_inbound_limits(), now_s=time.monotonic())
+        self.flow = SocketFlow(self.base_send)
         hs = handshake_parse(self.scope, navtalk=self.navtalk)
         self.dialect: Dialect = hs.dialect
         self.session_id = new_session_id()
@@ -262,6 +279,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         session = self.session
         if session is None or self.closed:
             return
+        self.flow.meter_inbound()
         # Characters, not bytes, for text: events are JSON with base64 audio, i.e. ASCII.
         size = len(text_data) if text_data is not None else len(bytes_data or b"")
         verdict = self.budget.admit(size, now_s=time.monotonic())
@@ -379,23 +397,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 self._outbox_bytes -= len(text)
                 self._outbox_room.set()
 
-    def _transport_backlog_bytes(self) -> int | None:
-        """Bytes handed to the socket that the client has not taken yet (None: unknown).
-
-        Daphne writes without backpressure: a client that stops reading grows Twisted's
-        write buffer without bound. Daphne's ASGI ``send`` is ``partial(handle_reply,
-        protocol)``, and Twisted's TCP transport keeps its unsent bytes in ``dataBuffer``
-        (from ``offset``) plus ``_tempDataLen``; under another server this is None and the
-        outbox bound alone applies.
-        """
-        args = getattr(self.base_send, "args", ())
-        transport = getattr(args[0], "transport", None) if args else None
-        data = getattr(transport, "dataBuffer", None)
-        if not isinstance(data, bytes | bytearray | memoryview):
-            return None
-        offset = getattr(transport, "offset", 0)
-        return len(data) - int(offset) + int(getattr(transport, "_tempDataLen", 0))
-
     async def _transport_drained(self) -> None:
         """Hold the next send while the client is too far behind (backpressure).
 
@@ -404,7 +405,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """
         limit = settings.REALTIME_SEND_BACKLOG_BYTES
         while not self.closed:
-            backlog = self._transport_backlog_bytes()
+            backlog = self.flow.send_backlog_bytes()
             if backlog is None or backlog <= limit:
                 return
             await asyncio.sleep(SEND_BACKLOG_POLL_S)
@@ -469,6 +470,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         # Stop the session first: a response in flight ends cancelled, its partial item is
         # queued for saving and its response.done joins the outbox, which is then flushed.
         await session.shutdown(reason=reason)
+        self.flow.resume()
         await self._drain_outbox()
         self.closed = True
         if self.store is not None:

@@ -311,3 +311,49 @@ async def test_a_client_that_stops_reading_is_closed_and_memory_stays_bounded(
     assert closed_after_s < 15, closed_after_s
     # 150 replies of ~640 KB (~96 MB) were asked for; only the bounded buffers were held.
     assert peak_mb - baseline_mb < 50, (baseline_mb, peak_mb)
+
+
+@pytest.mark.parametrize("frame_chars", [54, 64_050])
+async def test_a_flooding_client_is_slowed_then_closed_with_bounded_memory(
+    tmp_path: Path, frame_chars: int
+) -> None:
+    with server(tmp_path) as (srv, key):
+        assert srv.proc is not None
+        statm = Path(f"/proc/{srv.proc.pid}/statm")
+        rss_mb = lambda: int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20  # noqa: E731
+        ws = await ws_connect(
+            f"{srv.ws}/v1/realtime",
+            additional_headers={"Authorization": f"Bearer {key}"},
+            max_size=None,
+        )
+        await _until(ws, "session.created")
+        audio = base64.b64encode(b"\x00" * ((frame_chars - 50) // 4 * 3)).decode()
+        frame = json.dumps({"type": "input_audio_buffer.append", "audio": audio})
+        baseline_mb = peak_mb = rss_mb()
+
+        async def read_all() -> None:
+            # Reading while flooding, so the server's close frame is seen when it comes.
+            async for _ in ws:
+                pass
+
+        reader = asyncio.ensure_future(read_all())
+        started = time.monotonic()
+        sent = 0
+        while time.monotonic() - started < 15 and not reader.done():
+            try:
+                await asyncio.wait_for(ws.send(frame), 1)
+            except TimeoutError:
+                pass  # the server stopped reading: TCP pushes back
+            except ConnectionClosed:
+                break
+            sent += 1
+            if sent % 100 == 0:
+                peak_mb = max(peak_mb, rss_mb())
+                await asyncio.sleep(0)
+        await asyncio.wait_for(ws.wait_closed(), 10)
+        await asyncio.gather(reader, return_exceptions=True)
+        code = ws.close_code
+        ((reason,),) = srv.query("SELECT end_reason FROM conversations_conversation")
+    assert code == 1008, (code, sent)
+    assert reason == "client_flooding"
+    assert peak_mb - baseline_mb < 50, (baseline_mb, peak_mb, sent)

@@ -1,0 +1,82 @@
+"""Flow control on Daphne's socket, which Daphne itself does not do.
+
+Daphne reads every frame a client sends into the application's queue (unbounded) and
+writes every event the application sends into Twisted's buffer (unbounded): a client that
+sends flat out, or stops reading, grows server memory without limit, and no ASGI message
+can tell the server to stop. Daphne's ASGI ``send`` is ``partial(handle_reply,
+protocol)``, which gives the application the connection's protocol: its
+``application_queue`` (frames read, not yet received by the consumer) and its Twisted
+``transport``. ``SocketFlow`` uses them to
+
+* stop reading from the socket while too much is queued (``transport.pauseProducing``),
+  so TCP pushes back on the client, and read again once the consumer has caught up;
+* tell how much sent data the client has not taken yet (Twisted's write buffer).
+
+Under any other ASGI server (or a test communicator) these are unknown and it does nothing;
+the consumer's own budgets still apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Reading stops above either mark and resumes once both are below the low ones.
+QUEUE_HIGH_FRAMES = 32
+QUEUE_LOW_FRAMES = 8
+QUEUE_HIGH_BYTES = 4 * 1024 * 1024
+QUEUE_LOW_BYTES = 1024 * 1024
+
+
+class SocketFlow:
+    """Inbound pause/resume and outbound backlog of one Daphne WebSocket connection."""
+
+    def __init__(self, base_send: Any) -> None:
+        args = getattr(base_send, "args", ())
+        protocol = args[0] if args else None
+        self._queue: Any = getattr(protocol, "application_queue", None)
+        self._transport: Any = getattr(protocol, "transport", None)
+        self.paused = False
+        self.pauses = 0
+        """How many times reading was paused (a client sending faster than it is served)."""
+
+    @property
+    def known(self) -> bool:
+        """Whether this connection's socket can be seen (Daphne)."""
+        return self._transport is not None
+
+    def _queued(self) -> tuple[int, int]:
+        queue = self._queue
+        frames = queue.qsize()
+        messages = getattr(queue, "_queue", ())
+        size = sum(len(m.get("text") or m.get("bytes") or b"") for m in messages)
+        return frames, size
+
+    def meter_inbound(self) -> None:
+        """Call for every frame received: pause or resume reading as the queue demands."""
+        if self._queue is None or self._transport is None:
+            return
+        frames, size = self._queued()
+        if not self.paused and (frames >= QUEUE_HIGH_FRAMES or size >= QUEUE_HIGH_BYTES):
+            self._transport.pauseProducing()
+            self.paused = True
+            self.pauses += 1
+        elif self.paused and frames <= QUEUE_LOW_FRAMES and size <= QUEUE_LOW_BYTES:
+            self.resume()
+
+    def resume(self) -> None:
+        """Read from the socket again (also on the way out, so a close can be read)."""
+        if self.paused and self._transport is not None:
+            self._transport.resumeProducing()
+        self.paused = False
+
+    def send_backlog_bytes(self) -> int | None:
+        """Bytes sent to the client that it has not taken yet (None: unknown).
+
+        Twisted's TCP transport keeps unsent bytes in ``dataBuffer`` (from ``offset``)
+        plus ``_tempDataLen``.
+        """
+        data = getattr(self._transport, "dataBuffer", None)
+        if not isinstance(data, bytes | bytearray | memoryview):
+            return None
+        offset = int(getattr(self._transport, "offset", 0))
+        return len(data) - offset + int(getattr(self._transport, "_tempDataLen", 0))
