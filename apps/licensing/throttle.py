@@ -42,6 +42,8 @@ BUCKETS = WINDOW_S + 1
 # Long enough that no bucket inside the window expires; short enough to clean itself up.
 BUCKET_TTL_S = 2 * WINDOW_S
 IPV6_SUBJECT_PREFIX = 64
+# Later buckets a window read includes (see ``_window``).
+CLOCK_SLACK_S = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +74,14 @@ def _key(who: str, second: int) -> str:
 
 
 def _window(who: str, second: int) -> dict[int, int]:
-    """Failures per second in the window ending at ``second`` (seconds with none left out)."""
-    keys = {_key(who, s): s for s in range(second - WINDOW_S, second + 1)}
+    """Failures per second in the window ending at ``second`` (seconds with none left out).
+
+    Buckets up to ``CLOCK_SLACK_S`` after ``second`` are read too: a process can be
+    descheduled between reading the clock and incrementing, so a peer that read the clock
+    later may already have counted into a later bucket. Seeing it only errs towards
+    refusing, and keeps the "last incrementer saw all the others" argument true.
+    """
+    keys = {_key(who, s): s for s in range(second - WINDOW_S, second + CLOCK_SLACK_S + 1)}
     return {keys[k]: int(v) for k, v in cache.get_many(list(keys)).items() if v}
 
 
