@@ -92,8 +92,11 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers work while a session persists items; the timeout rides out short locks.
+    # IMMEDIATE: a transaction that reads and then writes (an item upsert, an admission) takes
+    # the write lock up front and waits for it, instead of failing with "database is locked"
+    # when two writers upgrade at once (which the busy timeout cannot resolve).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

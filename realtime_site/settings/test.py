@@ -26,6 +26,8 @@ DATABASES = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(VAR_DIR / "db.sqlite3"),
         "TEST": {"NAME": str(VAR_DIR / "test-db.sqlite3")},
+        # As in base.py: writers wait for the lock rather than fail on an upgrade.
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
     }
 }
 
