@@ -49,8 +49,12 @@ logger = logging.getLogger(__name__)
 
 OUTBOX_EVENTS = 1_024
 OUTBOX_BYTES = 8 * 1024 * 1024
+# Server events that can carry whole items' audio: serialised off the event loop.
+RENDER_OFF_LOOP = frozenset({"conversation.item.retrieved"})
 # How long a finished session may take to flush its last events to the socket.
 DRAIN_TIMEOUT_S = 2.0
+# A client over its inbound budget is not read from for at least this long.
+MIN_OVER_BUDGET_PAUSE_S = 0.1
 # How often a sender held back by a slow client looks at the socket again.
 SEND_BACKLOG_POLL_S = 0.02
 # Close codes (4000–4999 are for applications): the HTTP status a REST API would use + 4000;
@@ -193,7 +197,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         live = live_sessions()
         if live.count() + live.admitting >= settings.REALTIME_MAX_SESSIONS_PER_WORKER:
             reason = "it is at its session limit"
-        elif live.loop_lag_ms() > settings.REALTIME_MAX_LOOP_LAG_MS:
+        elif (
+            live.loop_lag_ms() > settings.REALTIME_MAX_LOOP_LAG_MS
+            or live.loop_busy() * 100 > settings.REALTIME_MAX_LOOP_BUSY_PERCENT
+        ):
             reason = "it is too busy to serve another session well"
         else:
             return
@@ -303,6 +310,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def _over_budget(self, session: RealtimeSession, verdict: Verdict) -> None:
         metrics.inbound_dropped()
+        # Read nothing more from this client until its budget has refilled (TCP pushes back).
+        self.flow.pause_for(max(MIN_OVER_BUDGET_PAUSE_S, self.budget.refill_wait_s()))
         error = ProtocolError(
             "You are sending faster than this session can take "
             f"({settings.REALTIME_INBOUND_EVENTS_PER_S:g} events/s, "
@@ -348,7 +357,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if self.closed:
             return
         try:
-            text = self._render(event)
+            if event.get("type") in RENDER_OFF_LOOP:
+                # Minutes of base64 audio take tens of milliseconds to serialise.
+                loop = asyncio.get_running_loop()
+                text = await loop.run_in_executor(None, self._render, event)
+            else:
+                text = self._render(event)
         except Exception:
             # A server event we cannot render is our bug: say so and end the session rather
             # than leave the client waiting on a silent socket.

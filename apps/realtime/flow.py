@@ -18,6 +18,7 @@ the consumer's own budgets still apply.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 # Reading stops above either mark and resumes once both are below the low ones.
@@ -38,6 +39,8 @@ class SocketFlow:
         self.paused = False
         self.pauses = 0
         """How many times reading was paused (a client sending faster than it is served)."""
+        self._hold_until = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def known(self) -> bool:
@@ -61,10 +64,43 @@ class SocketFlow:
             self.paused = True
             self.pauses += 1
         elif self.paused and frames <= QUEUE_LOW_FRAMES and size <= QUEUE_LOW_BYTES:
+            if asyncio.get_running_loop().time() >= self._hold_until:
+                self.resume()
+
+    def pause_for(self, seconds: float) -> None:
+        """Stop reading for ``seconds``: a client over its budget is slowed by TCP.
+
+        Its frames then wait in the kernel and in the client instead of being read and
+        parsed by the server only to be dropped, which costs the other sessions.
+        """
+        if self._transport is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._hold_until = max(self._hold_until, loop.time() + seconds)
+        if not self.paused:
+            self._transport.pauseProducing()
+            self.paused = True
+            self.pauses += 1
+        if self._timer is None:
+            self._timer = loop.call_later(seconds, self._hold_over)
+
+    def _hold_over(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        remaining = self._hold_until - loop.time()
+        if remaining > 0:
+            self._timer = loop.call_later(remaining, self._hold_over)
+            return
+        frames, size = self._queued() if self._queue is not None else (0, 0)
+        if frames <= QUEUE_LOW_FRAMES and size <= QUEUE_LOW_BYTES:
             self.resume()
 
     def resume(self) -> None:
         """Read from the socket again (also on the way out, so a close can be read)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._hold_until = 0.0
         if self.paused and self._transport is not None:
             self._transport.resumeProducing()
         self.paused = False

@@ -74,6 +74,13 @@ class InboundBudget:
         self.dropped_frames = 0
         self.dropped_bytes = 0
 
+    def refill_wait_s(self) -> float:
+        """How long until the buckets can take another (small) frame."""
+        waits = [max(0.0, 1.0 - self._events.level) / self._events.rate]
+        if self._bytes.level < 0:
+            waits.append(-self._bytes.level / self._bytes.rate)
+        return max(waits)
+
     def admit(self, size_bytes: int, *, now_s: float) -> Verdict:
         """Decide about one frame of ``size_bytes`` arriving at ``now_s`` (monotonic)."""
         self._bytes.refill(now_s)

@@ -84,7 +84,8 @@ class LiveSessions:
         """Connections being admitted right now (they count against the worker's cap)."""
         self._watch: asyncio.Task[None] | None = None
         self._lag: asyncio.Task[None] | None = None
-        self._lag_samples: list[tuple[float, float]] = []
+        # (monotonic time, lag ms, loop thread CPU seconds)
+        self._lag_samples: list[tuple[float, float, float]] = []
         self._lag_asked_at = 0.0
 
     # --- registration -----------------------------------------------------------------------
@@ -117,14 +118,33 @@ class LiveSessions:
 
     def loop_lag_ms(self) -> float:
         """The worst event-loop lag seen over the last couple of seconds."""
-        now = time.monotonic()
-        self._lag_asked_at = now
+        self._ensure_sampling()
+        return max((lag for _, lag, _ in self._recent_samples()), default=0.0)
+
+    def loop_busy(self) -> float:
+        """The share of the last couple of seconds the event-loop thread spent on the CPU.
+
+        Lag only shows once the loop is past saturation (delays pile up in every socket's
+        queue first); a loop busy nearly all the time has no headroom for another session.
+        """
+        self._ensure_sampling()
+        samples = self._recent_samples()
+        if len(samples) < 2:
+            return 0.0
+        (first_at, _, first_cpu), (last_at, _, last_cpu) = samples[0], samples[-1]
+        return (last_cpu - first_cpu) / max(last_at - first_at, 1e-6)
+
+    def _ensure_sampling(self) -> None:
+        self._lag_asked_at = time.monotonic()
         if self._lag is None or self._lag.done():
             self._lag = asyncio.ensure_future(self._measure_lag())
-        recent = [lag for at, lag in self._lag_samples if now - at <= LAG_WINDOW_S]
-        return max(recent, default=0.0)
+
+    def _recent_samples(self) -> list[tuple[float, float, float]]:
+        now = time.monotonic()
+        return [s for s in self._lag_samples if now - s[0] <= LAG_WINDOW_S]
 
     async def _measure_lag(self) -> None:
+        # Runs on the loop's thread, so thread_time() is the loop thread's CPU time.
         loop = asyncio.get_running_loop()
         while True:
             before = loop.time()
@@ -132,7 +152,7 @@ class LiveSessions:
             now = time.monotonic()
             lag_ms = max(0.0, (loop.time() - before - LAG_SAMPLE_S) * 1000)
             self._lag_samples = [s for s in self._lag_samples if now - s[0] <= LAG_WINDOW_S]
-            self._lag_samples.append((now, lag_ms))
+            self._lag_samples.append((now, lag_ms, time.thread_time()))
             if not self.sessions and now - self._lag_asked_at > LAG_WINDOW_S:
                 # Nothing to protect: stop sampling until the next admission asks.
                 self._lag_samples.clear()

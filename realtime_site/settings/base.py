@@ -223,6 +223,8 @@ REALTIME_ALLOW_KEYS_IN_URL = env_bool("REALTIME_ALLOW_KEYS_IN_URL", True)
 # by more than this (the sessions it has would suffer). Refusals close with 1013.
 REALTIME_MAX_SESSIONS_PER_WORKER = env_int("REALTIME_MAX_SESSIONS_PER_WORKER", 20)
 REALTIME_MAX_LOOP_LAG_MS = env_int("REALTIME_MAX_LOOP_LAG_MS", 150)
+# ... or while its event-loop thread was on the CPU more than this share of the last 2 s.
+REALTIME_MAX_LOOP_BUSY_PERCENT = env_int("REALTIME_MAX_LOOP_BUSY_PERCENT", 80)
 # What one connection may push in (token buckets, checked before parsing). Real-time audio
 # is 64 KiB/s of base64 at 24 kHz; the burst lets one maximal event through at once. Over
 # it frames are dropped with an error; still over it after the grace period: close 1008.

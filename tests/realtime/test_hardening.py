@@ -163,6 +163,31 @@ async def test_a_lagging_event_loop_refuses_new_sessions(issued: Any, voices: An
     await first.comm.disconnect()
 
 
+async def test_a_saturated_event_loop_refuses_new_sessions(
+    issued: Any, voices: Any, settings: Any
+) -> None:
+    # Half a core: the spin below reaches it even when other processes share the CPUs.
+    settings.REALTIME_MAX_LOOP_BUSY_PERCENT = 50
+    first, _, _ = await connect(key=issued.key)
+    await _created(first)
+    third, _, _ = await connect(key=issued.key)  # an idle loop admits
+    await _created(third)
+    await third.comm.disconnect()
+    # Keep the loop's thread on the CPU nearly all the time, in slices short enough that
+    # the lag stays under its limit: only the busy share can refuse.
+    until = time.monotonic() + 2.5
+    while time.monotonic() < until:
+        spin_until = time.monotonic() + 0.03
+        while time.monotonic() < spin_until:
+            pass
+        await asyncio.sleep(0)
+    second, _, _ = await connect(key=issued.key)
+    error, closed = await refused(second)
+    assert error["error"]["code"] == "server_busy"
+    assert closed["code"] == 1013
+    await first.comm.disconnect()
+
+
 @pytest.mark.parametrize(
     "step",
     ["engines", "session_init", "store_start", "register", "session_start"],
