@@ -307,7 +307,9 @@ async def test_a_client_that_stops_reading_is_closed_and_memory_stays_bounded(
         closed_after_s = time.monotonic() - started
         _, code = await _rest(ws, timeout_s=10)
     assert rows == [("client_not_reading",)], rows
-    assert code == 1008
+    # The close frame queues behind megabytes the client never reads, so it may instead see
+    # the connection dropped when the closing handshake times out.
+    assert code in (1008, None)
     assert closed_after_s < 15, closed_after_s
     # 150 replies of ~640 KB (~96 MB) were asked for; only the bounded buffers were held.
     assert peak_mb - baseline_mb < 50, (baseline_mb, peak_mb)
