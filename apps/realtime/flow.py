@@ -37,15 +37,8 @@ class SocketFlow:
         self._queue: Any = getattr(protocol, "application_queue", None)
         self._transport: Any = getattr(protocol, "transport", None)
         self.paused = False
-        self.pauses = 0
-        """How many times reading was paused (a client sending faster than it is served)."""
         self._hold_until = 0.0
         self._timer: asyncio.TimerHandle | None = None
-
-    @property
-    def known(self) -> bool:
-        """Whether this connection's socket can be seen (Daphne)."""
-        return self._transport is not None
 
     def _queued(self) -> tuple[int, int]:
         queue = self._queue
@@ -62,7 +55,6 @@ class SocketFlow:
         if not self.paused and (frames >= QUEUE_HIGH_FRAMES or size >= QUEUE_HIGH_BYTES):
             self._transport.pauseProducing()
             self.paused = True
-            self.pauses += 1
         elif self.paused and frames <= QUEUE_LOW_FRAMES and size <= QUEUE_LOW_BYTES:
             if asyncio.get_running_loop().time() >= self._hold_until:
                 self.resume()
@@ -80,7 +72,6 @@ class SocketFlow:
         if not self.paused:
             self._transport.pauseProducing()
             self.paused = True
-            self.pauses += 1
         if self._timer is None:
             self._timer = loop.call_later(seconds, self._hold_over)
 

@@ -71,8 +71,6 @@ class InboundBudget:
         self._episode_start: float | None = None
         self._last_drop = 0.0
         self._last_told = 0.0
-        self.dropped_frames = 0
-        self.dropped_bytes = 0
 
     def refill_wait_s(self) -> float:
         """How long until the buckets can take another (small) frame."""
@@ -94,8 +92,6 @@ class InboundBudget:
             self._bytes.level -= needed
             self._events.level -= 1.0
             return Verdict.ACCEPT
-        self.dropped_frames += 1
-        self.dropped_bytes += size_bytes
         self._last_drop = now_s
         if self._episode_start is None:
             self._episode_start = now_s

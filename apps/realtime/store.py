@@ -72,8 +72,6 @@ class DatabaseStore:
         self._closing = False
         self._usage_written_at = 0.0
         self._retry_s = 0.0
-        self.failures = 0
-        """Failed database calls so far (each was retried)."""
         # Not thread-sensitive: a stalled database must not hold asgiref's one shared thread
         # (and with it every other consumer's ORM call) while this writer retries.
         self._save_item = DatabaseSyncToAsync(_save_item, thread_sensitive=False)
@@ -105,11 +103,6 @@ class DatabaseStore:
         """Add usage; deltas are merged until the writer next runs."""
         self._usage = self._usage + usage
 
-    @property
-    def pending(self) -> int:
-        """Items queued and not yet written."""
-        return len(self._pending)
-
     async def _flush(self, *, usage: bool = True) -> bool:
         """Write what is queued; False if the database failed (the rest stays queued)."""
         while self._pending:
@@ -140,7 +133,6 @@ class DatabaseStore:
 
     def _failed(self, message: str) -> None:
         metrics.store_retry()
-        self.failures += 1
         self._retry_s = min(RETRY_MAX_S, max(RETRY_FIRST_S, self._retry_s * 2))
         # The first failure of an outage with its traceback, the rest in one line each.
         logger.warning(

@@ -8,23 +8,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from apps.core import metrics
 from tests.conftest import assert_openai_error
+from tests.core.test_metrics import METRIC_NAMES
 
 pytestmark = pytest.mark.django_db
 
 TOKEN = "metrics-token-for-tests-0123456789abcdef"
-METRIC_NAMES = {
-    "realtime_open_sessions",
-    "realtime_sessions_closed",
-    "realtime_client_events",
-    "realtime_server_events",
-    "realtime_errors_sent",
-    "realtime_connects_refused",
-    "realtime_inbound_dropped_frames",
-    "realtime_turn_latency_seconds",
-    "realtime_executor_wait_seconds",
-    "realtime_store_lag_seconds",
-    "realtime_store_retries",
-}
 
 
 @pytest.fixture

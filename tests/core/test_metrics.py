@@ -22,6 +22,20 @@ from apps.realtime.consumers import CLOSE_CODES
 from apps.realtime.protocol.client_events import EVENT_MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
+# Every metric the server exports (also checked by the /metrics view tests).
+METRIC_NAMES = {
+    "realtime_open_sessions",
+    "realtime_sessions_closed",
+    "realtime_client_events",
+    "realtime_server_events",
+    "realtime_errors_sent",
+    "realtime_connects_refused",
+    "realtime_inbound_dropped_frames",
+    "realtime_turn_latency_seconds",
+    "realtime_executor_wait_seconds",
+    "realtime_store_lag_seconds",
+    "realtime_store_retries",
+}
 
 
 def value(name: str, **labels: str) -> float:
@@ -212,19 +226,7 @@ def test_render_is_the_prometheus_text_format() -> None:
     body, content_type = metrics.render()
     assert content_type.startswith("text/plain; version=0.0.4")
     families = {family.name: family for family in text_string_to_metric_families(body.decode())}
-    for name in (
-        "realtime_open_sessions",
-        "realtime_sessions_closed",
-        "realtime_client_events",
-        "realtime_server_events",
-        "realtime_errors_sent",
-        "realtime_connects_refused",
-        "realtime_inbound_dropped_frames",
-        "realtime_turn_latency_seconds",
-        "realtime_executor_wait_seconds",
-        "realtime_store_lag_seconds",
-        "realtime_store_retries",
-    ):
+    for name in METRIC_NAMES:
         assert name in families, name
     assert families["realtime_open_sessions"].type == "gauge"
     assert families["realtime_turn_latency_seconds"].type == "histogram"

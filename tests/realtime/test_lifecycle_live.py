@@ -63,6 +63,12 @@ class Server:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
+    def rss_mb(self) -> float:
+        """The server process's resident memory."""
+        assert self.proc is not None
+        pages = int(Path(f"/proc/{self.proc.pid}/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
     def output(self) -> str:
         return Path(self.log.name).read_text()
 
@@ -264,8 +270,6 @@ async def test_a_client_that_stops_reading_is_closed_and_memory_stays_bounded(
         key,
     ):
         assert srv.proc is not None
-        statm = Path(f"/proc/{srv.proc.pid}/statm")
-        rss_mb = lambda: int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20  # noqa: E731
         ws = await ws_connect(
             f"{srv.ws}/v1/realtime",
             additional_headers={"Authorization": f"Bearer {key}"},
@@ -286,7 +290,7 @@ async def test_a_client_that_stops_reading_is_closed_and_memory_stays_bounded(
         await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": ten_s}))
         await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
         item_id = (await _until(ws, "input_audio_buffer.committed"))["item_id"]
-        baseline_mb = rss_mb()
+        baseline_mb = srv.rss_mb()
         # From here on the client reads nothing while asking for ~640 KB replies.
         retrieve = json.dumps({"type": "conversation.item.retrieve", "item_id": item_id})
         started = time.monotonic()
@@ -297,13 +301,13 @@ async def test_a_client_that_stops_reading_is_closed_and_memory_stays_bounded(
             except ConnectionClosed:
                 break
             await asyncio.sleep(0.02)
-            peak_mb = max(peak_mb, rss_mb())
+            peak_mb = max(peak_mb, srv.rss_mb())
         for _ in range(40):
             rows = srv.query("SELECT end_reason FROM conversations_conversation")
             if rows and rows[0][0]:
                 break
             await asyncio.sleep(0.25)
-            peak_mb = max(peak_mb, rss_mb())
+            peak_mb = max(peak_mb, srv.rss_mb())
         closed_after_s = time.monotonic() - started
         _, code = await _rest(ws, timeout_s=10)
     assert rows == [("client_not_reading",)], rows
@@ -321,8 +325,6 @@ async def test_a_flooding_client_is_slowed_then_closed_with_bounded_memory(
 ) -> None:
     with server(tmp_path) as (srv, key):
         assert srv.proc is not None
-        statm = Path(f"/proc/{srv.proc.pid}/statm")
-        rss_mb = lambda: int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20  # noqa: E731
         ws = await ws_connect(
             f"{srv.ws}/v1/realtime",
             additional_headers={"Authorization": f"Bearer {key}"},
@@ -331,7 +333,7 @@ async def test_a_flooding_client_is_slowed_then_closed_with_bounded_memory(
         await _until(ws, "session.created")
         audio = base64.b64encode(b"\x00" * ((frame_chars - 50) // 4 * 3)).decode()
         frame = json.dumps({"type": "input_audio_buffer.append", "audio": audio})
-        baseline_mb = peak_mb = rss_mb()
+        baseline_mb = peak_mb = srv.rss_mb()
 
         async def read_all() -> None:
             # Reading while flooding, so the server's close frame is seen when it comes.
@@ -350,7 +352,7 @@ async def test_a_flooding_client_is_slowed_then_closed_with_bounded_memory(
                 break
             sent += 1
             if sent % 100 == 0:
-                peak_mb = max(peak_mb, rss_mb())
+                peak_mb = max(peak_mb, srv.rss_mb())
                 await asyncio.sleep(0)
         await asyncio.wait_for(ws.wait_closed(), 10)
         await asyncio.gather(reader, return_exceptions=True)
