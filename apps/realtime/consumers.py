@@ -484,7 +484,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         # Stop the session first: a response in flight ends cancelled, its partial item is
         # queued for saving and its response.done joins the outbox, which is then flushed.
         await session.shutdown(reason=reason)
-        self.flow.resume()
+        if reason == "client_flooding":
+            self.flow.discard_inbound()
+        else:
+            self.flow.resume()
         await self._drain_outbox()
         self.closed = True
         if self.store is not None:

@@ -26,6 +26,9 @@ QUEUE_HIGH_FRAMES = 32
 QUEUE_LOW_FRAMES = 8
 QUEUE_HIGH_BYTES = 4 * 1024 * 1024
 QUEUE_LOW_BYTES = 1024 * 1024
+# Socket read size for a client that went over its budget (Twisted reads 64 KiB at a time:
+# about 1,200 tiny frames, all parsed on the event loop before the consumer can pause).
+OVER_BUDGET_READ_BYTES = 4096
 
 
 class SocketFlow:
@@ -34,6 +37,7 @@ class SocketFlow:
     def __init__(self, base_send: Any) -> None:
         args = getattr(base_send, "args", ())
         protocol = args[0] if args else None
+        self._protocol: Any = protocol
         self._queue: Any = getattr(protocol, "application_queue", None)
         self._transport: Any = getattr(protocol, "transport", None)
         self.paused = False
@@ -41,8 +45,15 @@ class SocketFlow:
         self._timer: asyncio.TimerHandle | None = None
 
     def _queued(self) -> tuple[int, int]:
+        """Frames and bytes waiting; bytes are only summed below the frame mark.
+
+        Called per frame, so summing a long queue would make a burst quadratic; above the
+        frame mark the byte count does not matter (reading pauses either way).
+        """
         queue = self._queue
         frames = queue.qsize()
+        if frames >= QUEUE_HIGH_FRAMES:
+            return frames, 0
         messages = getattr(queue, "_queue", ())
         size = sum(len(m.get("text") or m.get("bytes") or b"") for m in messages)
         return frames, size
@@ -67,6 +78,10 @@ class SocketFlow:
         """
         if self._transport is None:
             return
+        # From now on this client is read in small pieces, so the next read after the pause
+        # hands over a few dozen frames before the budget can stop it again, not a thousand.
+        if getattr(self._transport, "bufferSize", 0) > OVER_BUDGET_READ_BYTES:
+            self._transport.bufferSize = OVER_BUDGET_READ_BYTES
         loop = asyncio.get_running_loop()
         self._hold_until = max(self._hold_until, loop.time() + seconds)
         if not self.paused:
@@ -95,6 +110,36 @@ class SocketFlow:
         if self.paused and self._transport is not None:
             self._transport.resumeProducing()
         self.paused = False
+
+    def discard_inbound(self) -> None:
+        """Read the socket again but throw away what arrives, unparsed (a flooder's way out).
+
+        A client closed for flooding has megabytes waiting in the kernel's receive buffer;
+        resuming normally would parse every frame of it on the event loop (seconds, for
+        tiny frames) only to drop them. Discarding keeps its TCP window open so the close
+        frame goes out and the connection ends with a FIN rather than a reset. The client's
+        closing reply is among what is discarded, so the WebSocket library ends the
+        connection when its closing handshake times out (autobahn: one second).
+        """
+        if self._protocol is None or self._transport is None:
+            self.resume()
+            return
+
+        def discard(data: bytes) -> None:
+            return None
+
+        # An instance attribute shadows the protocol's method, which Twisted looks up per read.
+        self._protocol.dataReceived = discard
+        # Frames already read but not yet received would be dropped one by one; drop them
+        # here in one go. Other messages (a disconnect) stay.
+        queue = self._queue
+        if queue is not None:
+            kept = [m for m in getattr(queue, "_queue", ()) if m.get("type") != "websocket.receive"]
+            while not queue.empty():
+                queue.get_nowait()
+            for message in kept:
+                queue.put_nowait(message)
+        self.resume()
 
     def send_backlog_bytes(self) -> int | None:
         """Bytes sent to the client that it has not taken yet (None: unknown).

@@ -8,11 +8,15 @@ in O(1) and before JSON parsing, against two token buckets: bytes and events.
 Overflow policy:
 
 * Within the buckets (rate plus burst) a frame is handed to the session.
-* Past them the frame is dropped unparsed. The first drop of an overflow episode, and at
-  most one drop a second after it, is answered with an ``error`` (``rate_limit_exceeded``);
-  the rest are dropped silently, so a flood does not turn into a flood of error events.
-* An episode ends once a second passes with no drop. A client still over budget
-  ``grace_s`` after its episode began is closed (1008, policy violation).
+* Past them the frame is dropped unparsed, and still charged: the buckets go into debt (at
+  most ``DEBT_S`` seconds of refill). ``refill_wait_s`` is how long the client must then go
+  unread to pay for what it sent over; the consumer stops reading its socket that long, so a
+  flood costs the server one socket read per pause instead of parsing every frame.
+* The first drop of an overflow episode, and at most one drop a second after it, is answered
+  with an ``error`` (``rate_limit_exceeded``); the rest are dropped silently, so a flood
+  does not turn into a flood of error events.
+* An episode ends once a second passes with no drop and no debt. A client still over
+  budget ``grace_s`` after its episode began is closed (1008, policy violation).
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class InboundLimits:
 # An overflow episode ends after this long without a dropped frame; errors are sent at most
 # this often while it lasts.
 EPISODE_QUIET_S = 1.0
+# The most debt a bucket takes on, in seconds of its refill rate: bounds the longest pause.
+DEBT_S = 5.0
 
 
 class _Bucket:
@@ -60,6 +66,9 @@ class _Bucket:
         self.level = min(self.capacity, self.level + (now_s - self.at) * self.rate)
         self.at = now_s
 
+    def charge(self, amount: float) -> None:
+        self.level = max(-DEBT_S * self.rate, self.level - amount)
+
 
 class InboundBudget:
     """Meters one connection's frames; call ``admit`` once per frame, in arrival order."""
@@ -69,7 +78,8 @@ class InboundBudget:
         self._bytes = _Bucket(limits.bytes_per_s, limits.burst_bytes, now_s)
         self._events = _Bucket(limits.events_per_s, limits.burst_events, now_s)
         self._episode_start: float | None = None
-        self._last_drop = 0.0
+        # Until when the client counts as over budget: its last drop, or its debt paid off.
+        self._over_until = 0.0
         self._last_told = 0.0
 
     def refill_wait_s(self) -> float:
@@ -83,7 +93,7 @@ class InboundBudget:
         """Decide about one frame of ``size_bytes`` arriving at ``now_s`` (monotonic)."""
         self._bytes.refill(now_s)
         self._events.refill(now_s)
-        if self._episode_start is not None and now_s - self._last_drop >= EPISODE_QUIET_S:
+        if self._episode_start is not None and now_s - self._over_until >= EPISODE_QUIET_S:
             self._episode_start = None
         # A frame larger than the whole burst could never pass; it is judged against a full
         # bucket so one big (but allowed) event is not refused forever.
@@ -92,7 +102,9 @@ class InboundBudget:
             self._bytes.level -= needed
             self._events.level -= 1.0
             return Verdict.ACCEPT
-        self._last_drop = now_s
+        self._bytes.charge(needed)
+        self._events.charge(1.0)
+        self._over_until = now_s + self.refill_wait_s()
         if self._episode_start is None:
             self._episode_start = now_s
             self._last_told = now_s
