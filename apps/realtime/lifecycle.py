@@ -99,10 +99,27 @@ def _hook_reactor_shutdown() -> bool:
     return True
 
 
+# How long a thread may hold the GIL while another waits for it (Python's default: 5 ms).
+GIL_SWITCH_INTERVAL_S = 0.001
+
+
+def tune_thread_switching() -> None:
+    """Let the event loop's thread get the GIL back sooner from busy executor threads.
+
+    The loop gives the GIL up in every ``select`` and then waits for it; with executor
+    threads encoding or scoring audio it waited up to the whole switch interval each time,
+    several times per event, which added up to 50–80 ms for a probe while large items were
+    encoded (``bench/load.py --scenario large``). A 1 ms interval costs the busy threads a
+    few more switches.
+    """
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+
+
 def server_started(argv: Sequence[str] | None = None) -> None:
     """Run once per server process, when the ASGI application is loaded."""
     argv = list(sys.argv if argv is None else argv)
     tune_malloc()
+    tune_thread_switching()
     missing = daphne_flags_missing(argv)
     if missing:
         logger.warning(

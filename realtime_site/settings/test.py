@@ -26,8 +26,15 @@ DATABASES = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(VAR_DIR / "db.sqlite3"),
         "TEST": {"NAME": str(VAR_DIR / "test-db.sqlite3")},
-        # As in base.py: writers wait for the lock rather than fail on an upgrade.
-        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        # As in base.py: writers wait for the lock rather than fail on an upgrade, readers
+        # do not block writers (WAL), and connections are kept between writes.
+        "OPTIONS": {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL;",
+        },
+        "CONN_MAX_AGE": 300,
+        "CONN_HEALTH_CHECKS": True,
     }
 }
 

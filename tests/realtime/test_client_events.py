@@ -476,3 +476,26 @@ def test_arbitrary_frames_never_escape(raw) -> None:
         parse_client_event(raw, dialect="ga")
     except CodecError as exc:
         _sendable(exc)
+
+
+def test_an_appends_audio_is_decoded_once_while_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Parsing may run off the event loop; the handler, on it, must not decode megabytes again.
+    import base64
+
+    from apps.realtime.protocol import client_events
+
+    calls: list[int] = []
+    real = client_events.decode_base64
+
+    def counting(value: object) -> bytes:
+        calls.append(1)
+        return real(value)
+
+    monkeypatch.setattr(client_events, "decode_base64", counting)
+    pcm = bytes(range(256)) * 100
+    frame = json.dumps(
+        {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
+    )
+    event = parse_client_event(frame, dialect="ga").event
+    assert event.audio_bytes == pcm
+    assert len(calls) == 1

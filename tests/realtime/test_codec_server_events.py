@@ -203,3 +203,24 @@ def test_dump_server_event_is_always_valid_utf8_json() -> None:
     }
     clean = {"type": "response.output_audio.delta", "event_id": "e", "delta": "AAAA"}
     assert dump_server_event(clean) == json.dumps(clean, ensure_ascii=False)
+
+
+def test_large_server_encoded_audio_is_spliced_into_exactly_the_json_the_encoder_makes() -> None:
+    import base64
+    import json
+    import os
+
+    from apps.realtime.protocol.codec import SPLICE_MIN_CHARS, Base64Text, dump_server_event
+
+    audio = base64.b64encode(os.urandom(SPLICE_MIN_CHARS)).decode("ascii")
+    part = {"type": "input_audio", "audio": Base64Text(audio), "transcript": "é \u2028"}
+    event = {
+        "type": "conversation.item.retrieved",
+        "event_id": "event_1",
+        "item": {"id": "item_1", "type": "message", "role": "user", "content": [part]},
+    }
+    text = dump_server_event(event)
+    assert text == json.dumps(event, ensure_ascii=False)
+    assert json.loads(text)["item"]["content"][0]["audio"] == audio
+    # The event itself is left as it was.
+    assert event["item"]["content"][0] is part and part["audio"] == audio

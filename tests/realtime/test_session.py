@@ -778,3 +778,41 @@ async def test_truncation_setting_is_validated_and_echoed() -> None:
     assert len(h.of("session.updated")) == 1
     validate_all(h.events, "ga")
     await h.close()
+
+
+@pytest.mark.parametrize("inline_ok", [True, False])
+async def test_small_appends_are_scored_on_the_loop_large_ones_in_the_executor(
+    inline_ok: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apps.realtime.session import input_audio
+    from apps.realtime.session.deps import Engines
+    from apps.voice.vad.fake import FakeVad
+
+    hops: list[object] = []
+    real_run = Engines.run
+
+    async def counting_run(self: Engines, executor: object, fn: object, *args: object) -> object:
+        if getattr(fn, "__name__", "") == "_decode":
+            hops.append(fn)
+        return await real_run(self, executor, fn, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Engines, "run", counting_run)
+    vad = FakeVad()
+    vad.inline_ok = inline_ok
+    h = await harness(vad=vad)
+    for _ in range(10):
+        # Paced as a streaming client sends; appends queued back to back are one batch.
+        await h.send(append(tone(20)))
+        await asyncio.sleep(0.005)
+    await h.send({"type": "input_audio_buffer.clear"})
+    await h.wait_for("input_audio_buffer.cleared")
+    small_hops = len(hops)
+    await h.send(append(silence(int(input_audio.INLINE_DECODE_MAX_MS) * 5)))
+    await h.send({"type": "input_audio_buffer.clear"})
+    await h.wait_for("input_audio_buffer.cleared", count=2)
+    large_hops = len(hops) - small_hops
+    # 20 ms appends: no executor hop at all unless the VAD says it is too heavy for the loop;
+    # 500 ms of audio always goes to the executor.
+    assert small_hops == (0 if inline_ok else 10)
+    assert large_hops == 1
+    await h.close()

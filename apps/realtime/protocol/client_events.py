@@ -7,12 +7,13 @@ base64 and is decoded (strictly) during parsing, so handlers get bytes.
 
 from __future__ import annotations
 
-import base64
 import binascii
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from apps.core.b64 import b64decode_strict
 
 from .session_config import (
     AudioFormat,
@@ -35,8 +36,8 @@ def decode_base64(value: Any) -> bytes:
             "invalid_type", "Invalid type for audio: expected a base64 string."
         )
     try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
+        return b64decode_strict(value)
+    except binascii.Error:
         raise PydanticCustomError(
             "invalid_value", "Invalid value for audio: not valid base64."
         ) from None
@@ -206,16 +207,23 @@ class InputAudioBufferAppendEvent(_Event):
 
     type: Literal["input_audio_buffer.append"]
     audio: str
+    _audio_bytes: bytes | None = PrivateAttr(default=None)
 
     @property
     def audio_bytes(self) -> bytes:
-        """The decoded audio (validated as base64 when parsed)."""
-        return base64.b64decode(self.audio)
+        """The decoded audio: decoded once, while parsing (which may run off the loop)."""
+        if self._audio_bytes is None:
+            self._audio_bytes = decode_base64(self.audio)
+        return self._audio_bytes
 
     @field_validator("audio", mode="before")
     @classmethod
-    def _audio(cls, value: Any) -> Any:
-        decode_base64(value)
+    def _audio(cls, value: Any, info: ValidationInfo) -> Any:
+        decoded = decode_base64(value)
+        if isinstance(info.context, dict):
+            # Handed to the event by the parser, so that the handler, on the event loop,
+            # does not decode megabytes a second time.
+            info.context["audio_bytes"] = decoded
         return value
 
 

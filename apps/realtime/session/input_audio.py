@@ -58,6 +58,12 @@ SEMANTIC_DONE_MS = 500
 _FINISHED = re.compile(r"[.?!。？！…]['\"”’)]*\s*$")
 OPUS_PACKET_MS = 20
 MAX_APPEND_BATCH = 32
+# Appends holding at most this much audio are decoded, resampled and VAD-scored on the event
+# loop (about 0.05–0.3 ms of CPU); larger batches go to the audio executor. An executor hop
+# per 20 ms append cost more than the work itself: thread wake-ups, GIL hand-offs and a
+# self-pipe wake of the loop, which at 20 streaming sessions held every session's events
+# for half a second (bench/load.py --scenario capacity: probe p99 662 -> 79 ms).
+INLINE_DECODE_MAX_MS = 100.0
 _EMPTY = np.zeros(0, np.int16)
 
 
@@ -278,7 +284,7 @@ class InputAudio:
     # --- audio ------------------------------------------------------------------------------
 
     def _decode(self, batch: list[_Op]) -> _Decoded:
-        """In the audio executor: wire bytes to 16 kHz samples, then VAD."""
+        """Wire bytes to 16 kHz samples, then VAD (small batches inline, else the executor)."""
         assert self._decoder is not None and self._resampler is not None
         pieces: list[np.ndarray] = []
         failed: list[tuple[_Op, str]] = []
@@ -310,7 +316,10 @@ class InputAudio:
                 await session.error(refusal.error, event_id=op.event_id)
             return
         engines = session.deps.engines
-        decoded = await engines.run(engines.audio_executor, self._decode, batch)
+        if sum(op.ms for op in batch) <= INLINE_DECODE_MAX_MS and engines.vad.inline_ok:
+            decoded = self._decode(batch)
+        else:
+            decoded = await engines.run(engines.audio_executor, self._decode, batch)
         for op, message in decoded.failed:
             await session.error(
                 ProtocolError(f"Invalid audio: {message}", "audio", "invalid_value"),

@@ -5,8 +5,9 @@ which keeps that stream's recurrent state. ``VadStream`` turns per-frame speech
 probabilities into ``speech_started``/``speech_stopped`` events with the Realtime API's
 ``threshold``, ``prefix_padding_ms`` and ``silence_duration_ms`` semantics.
 
-Everything here is synchronous and cheap (Silero: ~0.25 ms per 32 ms frame); the session
-calls ``push`` from its VAD executor, never on the event loop.
+Everything here is synchronous and cheap (Silero: ~0.1–0.25 ms per 32 ms frame). The
+session scores a small append (≤ 100 ms of audio) right on the event loop when the engine
+says it is ``inline_ok``, and everything larger in its audio executor.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ class VadEngine(ABC):
     sample_rate: int = SAMPLE_RATE
     #: Frames quieter than this skip the model (scored 0); None scores every frame.
     energy_gate_dbfs: float | None = ENERGY_GATE_DBFS
+    #: Scoring a 32 ms frame costs well under a millisecond of CPU, so a small append may be
+    #: scored on the event loop (cheaper than an executor hop). A heavier engine says False.
+    inline_ok: bool = True
 
     @abstractmethod
     def scorer(self) -> FrameScorer:

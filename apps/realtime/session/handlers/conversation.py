@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from apps.core.audio import resample
 from apps.core.audio_codecs import UnsupportedFormat, format_rate, make_encoder
+from apps.core.b64 import b64encode_text
 from apps.core.ids import item_id as new_item_id
 
+from ...protocol.codec import Base64Text
 from ..conversation import Item
 from ..errors import ClientError
 from .registry import handles
@@ -97,7 +98,7 @@ def _encoded_audio(samples: np.ndarray, fmt: dict[str, Any]) -> str | None:
         return None
     native = resample(samples, 16_000, format_rate(fmt))
     data = b"".join(encoder.encode(native) + encoder.flush())
-    return base64.b64encode(data).decode("ascii")
+    return Base64Text(b64encode_text(data))
 
 
 @handles("conversation.item.retrieve")
