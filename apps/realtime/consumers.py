@@ -51,6 +51,9 @@ OUTBOX_EVENTS = 1_024
 OUTBOX_BYTES = 8 * 1024 * 1024
 # Server events that can carry whole items' audio: serialised off the event loop.
 RENDER_OFF_LOOP = frozenset({"conversation.item.retrieved"})
+# Events at least this long (an item's minutes of audio) are encoded off the loop and sent
+# in fragments (apps/realtime/flow.py).
+SEND_IN_PIECES_CHARS = 1024 * 1024
 # How long a finished session may take to flush its last events to the socket.
 DRAIN_TIMEOUT_S = 2.0
 # A client over its inbound budget is not read from for at least this long.
@@ -403,7 +406,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 if self.closed:
                     continue
                 await self._transport_drained()
-                await self.send(text_data=text)
+                if len(text) >= SEND_IN_PIECES_CHARS and self.flow.can_send_in_pieces():
+                    loop = asyncio.get_running_loop()
+                    payload = await loop.run_in_executor(None, text.encode, "utf-8")
+                    await self.flow.send_text_in_pieces(payload)
+                else:
+                    await self.send(text_data=text)
             except Exception:  # noqa: BLE001 - the socket went away; the session is closing
                 logger.info("send failed; client gone", extra=self._log)
                 self.closed = True

@@ -10,7 +10,10 @@ protocol)``, which gives the application the connection's protocol: its
 
 * stop reading from the socket while too much is queued (``transport.pauseProducing``),
   so TCP pushes back on the client, and read again once the consumer has caught up;
-* tell how much sent data the client has not taken yet (Twisted's write buffer).
+* tell how much sent data the client has not taken yet (Twisted's write buffer);
+* send a large text event as a fragmented message, a piece per loop turn, instead of one
+  call that copies megabytes twice on the event loop (Daphne encodes the text, autobahn
+  joins header and payload).
 
 Under any other ASGI server (or a test communicator) these are unknown and it does nothing;
 the consumer's own budgets still apply.
@@ -29,6 +32,8 @@ QUEUE_LOW_BYTES = 1024 * 1024
 # Socket read size for a client that went over its budget (Twisted reads 64 KiB at a time:
 # about 1,200 tiny frames, all parsed on the event loop before the consumer can pause).
 OVER_BUDGET_READ_BYTES = 4096
+# Fragments of a large outgoing message (RFC 6455 §5.4: every client reassembles them).
+SEND_PIECE_BYTES = 256 * 1024
 
 
 class SocketFlow:
@@ -140,6 +145,36 @@ class SocketFlow:
             for message in kept:
                 queue.put_nowait(message)
         self.resume()
+
+    def can_send_in_pieces(self) -> bool:
+        """Whether ``send_text_in_pieces`` can be used now.
+
+        That is: an open autobahn connection, no compression, no message being sent.
+        """
+        protocol = self._protocol
+        return (
+            protocol is not None
+            and hasattr(protocol, "beginMessage")
+            and getattr(protocol, "_perMessageCompress", None) is None
+            and getattr(protocol, "state", None) == getattr(protocol, "STATE_OPEN", object())
+            and getattr(protocol, "send_state", None)
+            == getattr(protocol, "SEND_STATE_GROUND", object())
+        )
+
+    async def send_text_in_pieces(self, payload: bytes) -> None:
+        """Send UTF-8 ``payload`` as one text message in fragments, yielding between them.
+
+        Each fragment is a whole frame, so control frames (pings, a close) may come between
+        them as the RFC allows. The caller must not send anything else meanwhile.
+        """
+        protocol = self._protocol
+        protocol.beginMessage(isBinary=False)
+        for start in range(0, len(payload), SEND_PIECE_BYTES):
+            if protocol.state != protocol.STATE_OPEN:
+                return  # closed meanwhile: the rest has nowhere to go
+            protocol.sendMessageFrame(payload[start : start + SEND_PIECE_BYTES])
+            await asyncio.sleep(0)
+        protocol.endMessage()
 
     def send_backlog_bytes(self) -> int | None:
         """Bytes sent to the client that it has not taken yet (None: unknown).
