@@ -215,8 +215,12 @@ REALTIME_MAX_INPUT_BUFFER_MS = env_int("REALTIME_MAX_INPUT_BUFFER_MS", 120_000)
 REALTIME_MAX_PENDING_INPUT_MS = env_int("REALTIME_MAX_PENDING_INPUT_MS", 10_000)
 # Earlier messages of the same userId put before a new session's conversation.
 REALTIME_HISTORY_MESSAGES = env_int("REALTIME_HISTORY_MESSAGES", 20)
-# Threads for blocking engine calls, shared by all sessions of a process.
-REALTIME_AUDIO_WORKERS = env_int("REALTIME_AUDIO_WORKERS", 2)
+# Threads for blocking engine calls, shared by all sessions of a process. Audio: small
+# appends are scored on the loop, so this thread does the bulk work (megabyte events, long
+# items); one thread means one bulk job competes with the loop for the GIL at a time (two
+# held a third session's event p99 at 52-59 ms where one gives 31-33 ms, bench/load.py
+# --scenario large).
+REALTIME_AUDIO_WORKERS = env_int("REALTIME_AUDIO_WORKERS", 1)
 REALTIME_ASR_WORKERS = env_int("REALTIME_ASR_WORKERS", 1)
 REALTIME_TTS_WORKERS = env_int("REALTIME_TTS_WORKERS", 2)
 # Keys in URLs (?api_key=, ?license=) end up in proxy logs and browser history; NavTalk

@@ -28,6 +28,7 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from apps.realtime import consumers
 from tests.helpers import (
     free_port,
     manage,
@@ -361,3 +362,51 @@ async def test_a_flooding_client_is_slowed_then_closed_with_bounded_memory(
     assert code == 1008, (code, sent)
     assert reason == "client_flooding"
     assert peak_mb - baseline_mb < 50, (baseline_mb, peak_mb, sent)
+
+
+async def test_a_long_items_audio_arrives_whole_when_sent_in_fragments(tmp_path: Path) -> None:
+    # Over SEND_IN_PIECES_CHARS the server sends an event as a fragmented message; a real
+    # client must get it as one text message, identical to what it appended.
+    with server(tmp_path) as (srv, key):
+        ws = await ws_connect(
+            f"{srv.ws}/v1/realtime",
+            additional_headers={"Authorization": f"Bearer {key}"},
+            max_size=None,
+        )
+        await _until(ws, "session.created")
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "session.update",
+                    "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
+                }
+            )
+        )
+        await _until(ws, "session.updated")
+        pcm = (bytes(range(256)) * 6000)[: 48_000 * 30]  # 30 s at 24 kHz: 1.44 MB
+        audio = base64.b64encode(pcm).decode()
+        assert len(audio) > consumers.SEND_IN_PIECES_CHARS
+        await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+        await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        item_id = (await _until(ws, "input_audio_buffer.committed"))["item_id"]
+        for n in range(3):
+            await ws.send(
+                json.dumps(
+                    {"type": "conversation.item.retrieve", "item_id": item_id, "event_id": f"r{n}"}
+                )
+            )
+            await ws.send(json.dumps({"type": "input_audio_buffer.clear", "event_id": f"c{n}"}))
+        seen: list[str] = []
+        while len(seen) < 6:
+            fragments = [f async for f in ws.recv_streaming()]
+            event = json.loads("".join(fragments))
+            if event["type"] in ("conversation.item.retrieved", "input_audio_buffer.cleared"):
+                seen.append(event["type"])
+            if event["type"] == "conversation.item.retrieved":
+                # Not one frame of megabytes built on the event loop: a piece per loop turn.
+                assert len(fragments) > 1
+                returned = base64.b64decode(event["item"]["content"][0]["audio"])
+                # Resampled 24 -> 16 -> 24 kHz, so the same length (not the same samples).
+                assert abs(len(returned) - len(pcm)) <= 4
+        await ws.close()
+    assert seen == ["conversation.item.retrieved", "input_audio_buffer.cleared"] * 3
