@@ -12,6 +12,7 @@ says it is ``inline_ok``, and everything larger in its audio executor.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ FRAME_MS = 1000 * FRAME_SAMPLES // SAMPLE_RATE
 ENERGY_GATE_DBFS = -55.0
 # Speech ends when the probability falls this far below the start threshold (hysteresis).
 STOP_HYSTERESIS = 0.15
+# A long push lets other threads run this often (frames; about a second of audio).
+YIELD_EVERY_FRAMES = 32
 
 FrameScorer = Callable[[np.ndarray], float]
 """Scores one float32 frame of FRAME_SAMPLES samples: speech probability in [0, 1]."""
@@ -122,7 +125,11 @@ class VadStream:
         buffer = np.concatenate([self._pending, samples.astype(np.float32, copy=False)])
         events: list[VadEvent] = []
         usable = len(buffer) - len(buffer) % FRAME_SAMPLES
-        for start in range(0, usable, FRAME_SAMPLES):
+        for index, start in enumerate(range(0, usable, FRAME_SAMPLES)):
+            if index and index % YIELD_EVERY_FRAMES == 0:
+                # Minutes of audio at once run in a worker thread: give the GIL to the event
+                # loop now and then, rather than making it wait for the switch interval.
+                time.sleep(0)
             event = self._step(buffer[start : start + FRAME_SAMPLES])
             if event is not None:
                 events.append(event)
