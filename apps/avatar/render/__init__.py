@@ -1,0 +1,1 @@
+"""Avatar renderers: the interface, the default CPU renderer and the one chosen in settings."""
