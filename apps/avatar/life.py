@@ -129,6 +129,11 @@ class Life:
 class _Utterance:
     track: VisemeTrack
     start_ms: float
+    duration_ms: float
+
+    @property
+    def end_ms(self) -> float:
+        return self.start_ms + max(self.track.end_ms, self.duration_ms)
 
 
 class Animator:
@@ -146,12 +151,14 @@ class Animator:
         self._interrupted_at: float | None = None
         self._interrupted_pose = REST
 
-    def speak(self, track: VisemeTrack, *, start_ms: float) -> None:
-        """Say ``track`` from stream time ``start_ms`` (utterances may follow each other)."""
-        self._utterances = [
-            u for u in self._utterances if u.start_ms + u.track.end_ms > start_ms - 1000
-        ]
-        self._utterances.append(_Utterance(track, start_ms))
+    def speak(self, track: VisemeTrack, *, start_ms: float, duration_ms: float = 0.0) -> None:
+        """Say ``track`` from stream time ``start_ms`` (utterances may follow each other).
+
+        ``duration_ms``: how long its audio plays, when longer than its last phoneme (or
+        when the engine gave no phonemes and the mouth follows the audio instead).
+        """
+        self._utterances = [u for u in self._utterances if u.end_ms > start_ms - 1000]
+        self._utterances.append(_Utterance(track, start_ms, duration_ms))
         self._interrupted_at = None
         self._mode = Mode.SPEAKING
 
@@ -173,7 +180,7 @@ class Animator:
 
     def speaking_until_ms(self) -> float:
         """When the last placed utterance ends on the stream clock (0 if none)."""
-        return max((u.start_ms + u.track.end_ms for u in self._utterances), default=0.0)
+        return max((u.end_ms for u in self._utterances), default=0.0)
 
     def _speech_pose(self, t_ms: float) -> MouthPose:
         for utterance in reversed(self._utterances):

@@ -305,6 +305,14 @@ if env_str("TTS_BASE_URL"):
             "api_key_env": "TTS_API_KEY",
         },
     }
+# The avatar renderer (a dotted BACKEND plus OPTIONS, like the voice engines): the default
+# draws characters on the CPU; a neural renderer can replace it (docs/avatar.md).
+AVATAR_RENDERER: dict[str, object] = {
+    "BACKEND": env_str("AVATAR_RENDERER", "apps.avatar.render.drawn.DrawnRenderer"),
+    "OPTIONS": {},
+}
+AVATAR_SIZE = env_int("AVATAR_SIZE", 512)
+AVATAR_FPS = env_int("AVATAR_FPS", 25)
 # Load the engines in a background thread when the ASGI server starts.
 VOICE_WARM_UP = env_bool("VOICE_WARM_UP", True)
 AGENT_PROVIDERS: dict[str, dict[str, object]] = {
