@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 

@@ -163,7 +163,11 @@ class DrawnStream(AvatarStream):
 
 
 class DrawnRenderer(AvatarRenderer):
-    """Drawn characters from their look parameters (the default; CPU only)."""
+    """The default, CPU-only renderer.
+
+    Drawn characters come from their look parameters; portrait photos are animated by
+    warping (``portrait``).
+    """
 
     def __init__(self, cache_size: int = 8) -> None:
         self._cache: OrderedDict[tuple[str, str, int, int], DrawnCharacter] = OrderedDict()
@@ -183,7 +187,12 @@ class DrawnRenderer(AvatarRenderer):
             if found is not None:
                 self._cache.move_to_end(key)
                 return found
-        drawn = prepare_character(character, width=width, height=height)
+        if character.kind == "portrait":
+            from .portrait import prepare_portrait
+
+            drawn = prepare_portrait(character, width=width, height=height)
+        else:
+            drawn = prepare_character(character, width=width, height=height)
         with self._lock:
             self._cache[key] = drawn
             while len(self._cache) > self._cache_size:
