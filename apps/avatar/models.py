@@ -22,7 +22,16 @@ class Character(models.Model):
         blank=True, help_text="Instructions that give the character its personality."
     )
     look = models.JSONField(default=dict, blank=True, help_text="Renderer look parameters.")
-    portrait = models.ImageField(upload_to="portraits/", blank=True)
+    portrait = models.ImageField(
+        upload_to="portraits/",
+        blank=True,
+        help_text="A frontal photo makes this a portrait character (animated by the renderer).",
+    )
+    face_points = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Eyes and mouth in the portrait's pixels: found at upload or marked by hand.",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,14 +15,45 @@ from .life import Animator
 from .lipsync import VisemeTrack, poses_from_audio
 from .look import full_look
 from .models import Character
-from .render.base import AvatarStream, CharacterSpec, I420Frame
+from .render.base import AvatarStream, CharacterSpec, FacePoints, I420Frame
+
+
+def face_points(data: dict[str, Any]) -> FacePoints | None:
+    """Stored face points (``Character.face_points``) as ``FacePoints``; None if incomplete."""
+    try:
+        return FacePoints(
+            left_eye=(float(data["left_eye"][0]), float(data["left_eye"][1])),
+            right_eye=(float(data["right_eye"][0]), float(data["right_eye"][1])),
+            mouth=(float(data["mouth"][0]), float(data["mouth"][1])),
+            mouth_width=float(data["mouth_width"]),
+        )
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+
+
+def face_points_data(points: FacePoints) -> dict[str, Any]:
+    """``FacePoints`` as stored in ``Character.face_points``."""
+    return {
+        "left_eye": list(points.left_eye),
+        "right_eye": list(points.right_eye),
+        "mouth": list(points.mouth),
+        "mouth_width": points.mouth_width,
+    }
 
 
 def character_spec(character: Character) -> CharacterSpec:
-    """The renderer's view of ``character`` (its version changes with every save)."""
+    """The renderer's view of ``character`` (its version changes with every save).
+
+    A character with a portrait and face points is a portrait character; without points
+    (never saved through the admin's check) it falls back to being drawn.
+    """
+    points = face_points(character.face_points or {})
+    portrait = Path(character.portrait.path) if character.portrait and points else None
     return CharacterSpec(
         slug=character.slug,
         look=full_look(character.look),
+        portrait=portrait,
+        face=points if portrait else None,
         version=character.updated_at.isoformat() if character.updated_at else "",
     )
 
