@@ -39,13 +39,16 @@ import numpy as np  # noqa: E402
 from apps.avatar.life import Animator  # noqa: E402
 from apps.avatar.lipsync import VisemeTrack  # noqa: E402
 from apps.avatar.look import full_look  # noqa: E402
+from apps.avatar.portrait import load_portrait, locate_face  # noqa: E402
 from apps.avatar.render.base import CharacterSpec  # noqa: E402
 from apps.avatar.render.drawn import DrawnStream, prepare_character  # noqa: E402
+from apps.avatar.render.portrait import prepare_portrait  # noqa: E402
 from apps.avatar.webm import i420_video_frame  # noqa: E402
 from apps.web.management.commands.seed_demo import CHARACTERS  # noqa: E402
 from bench.common import pct, write_readme_section  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "avatar.json"
+PHOTO = ROOT / "tests" / "data" / "portrait-astronaut.jpg"
 SYMBOLS = "h ə l ˈoʊ w ɜː l d m æ f θ ʃ iː uː ɑː b s".split()
 
 
@@ -99,12 +102,24 @@ def opus_encoder() -> av.CodecContext:
     return codec
 
 
-def measure_character(look: dict[str, str], *, size: int, fps: int, frames: int) -> dict[str, Any]:
+def portrait_spec() -> CharacterSpec:
+    """The test portrait (a public-domain photo), its face found as at upload."""
+    face = locate_face(load_portrait(str(PHOTO)))
+    assert face is not None
+    return CharacterSpec(slug="portrait", look=full_look({}), portrait=PHOTO, face=face)
+
+
+def prepare(spec: CharacterSpec, size: int) -> Any:
+    """A drawn or portrait character, prepared."""
+    if spec.kind == "portrait":
+        return prepare_portrait(spec, width=size, height=size)
+    return prepare_character(spec, width=size, height=size)
+
+
+def measure_character(spec: CharacterSpec, *, size: int, fps: int, frames: int) -> dict[str, Any]:
     """Prepare time, render and VP8 encode ms per frame for one character."""
     started = time.perf_counter()
-    drawn = prepare_character(
-        CharacterSpec(slug="bench", look=full_look(look)), width=size, height=size
-    )
+    drawn = prepare(spec, size)
     prepare_s = time.perf_counter() - started
     stream = DrawnStream(drawn)
     animator = speaking_animator(frames / fps + 1)
@@ -136,13 +151,9 @@ def measure_character(look: dict[str, str], *, size: int, fps: int, frames: int)
     }
 
 
-def stream_share(look: dict[str, str], *, size: int, fps: int, seconds: float) -> dict[str, Any]:
+def stream_share(spec: CharacterSpec, *, size: int, fps: int, seconds: float) -> dict[str, Any]:
     """One stream paced at ``fps``: render + VP8 + Opus; CPU seconds per wall second."""
-    stream = DrawnStream(
-        prepare_character(
-            CharacterSpec(slug="bench", look=full_look(look)), width=size, height=size
-        )
-    )
+    stream = DrawnStream(prepare(spec, size))
     animator = speaking_animator(seconds + 1)
     video, audio = vp8_encoder(size, fps), opus_encoder()
     tone = (0.2 * 32767 * np.sin(2 * np.pi * 220 * np.arange(960) / 48_000)).astype(np.int16)
@@ -191,16 +202,27 @@ def main() -> None:
         "size": args.size,
         "fps": args.fps,
     }
-    characters = {
-        c["slug"]: measure_character(c["look"], size=args.size, fps=args.fps, frames=args.frames)
+    specs = {
+        f"{c['slug']} (drawn)": CharacterSpec(slug=c["slug"], look=full_look(c["look"]))
         for c in CHARACTERS
     }
-    share = stream_share(CHARACTERS[0]["look"], size=args.size, fps=args.fps, seconds=args.seconds)
-    results = {"meta": meta, "drawn": characters, "stream": share}
+    specs["astronaut photo (portrait)"] = portrait_spec()
+    characters = {
+        name: measure_character(spec, size=args.size, fps=args.fps, frames=args.frames)
+        for name, spec in specs.items()
+    }
+    shares = {
+        kind: stream_share(spec, size=args.size, fps=args.fps, seconds=args.seconds)
+        for kind, spec in (
+            ("drawn", specs[next(iter(specs))]),
+            ("portrait", specs["astronaut photo (portrait)"]),
+        )
+    }
+    results = {"meta": meta, "characters": characters, "streams": shares}
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     rows = [
-        "| character (drawn) | prepare s | render ms/frame p50 / p95 | VP8 encode ms/frame p50 / p95 | VP8 kbit/s |",
+        "| character | prepare s | render ms/frame p50 / p95 | VP8 encode ms/frame p50 / p95 | VP8 kbit/s |",
         "|---|---|---|---|---|",
     ]
     for slug, r in characters.items():
@@ -212,10 +234,14 @@ def main() -> None:
         f"Command: `python bench/avatar.py --size {args.size} --fps {args.fps}`; {args.frames} frames "
         "per character, speaking (every viseme), blinking, moving.\n\n"
         + "\n".join(rows)
-        + f"\n\nOne stream paced at {args.fps} fps for {share['seconds']} s (render + VP8 + two 20 ms "
-        f"Opus packets per frame, one process): **{share['cpu_share_of_one_core'] * 100:.1f} % of one "
-        f"core**, i.e. about **{share['streams_per_core']} streams per core** (target ≤ 20 %). "
-        "Portrait characters: not measured yet (not built yet)."
+        + f"\n\nOne stream paced at {args.fps} fps for {args.seconds:g} s (render + VP8 + two 20 ms "
+        "Opus packets per frame, one process), as a share of one core (target ≤ 20 %): "
+        + "; ".join(
+            f"{kind} **{r['cpu_share_of_one_core'] * 100:.1f} %**, about **{r['streams_per_core']} "
+            "streams per core**"
+            for kind, r in shares.items()
+        )
+        + "."
     )
     print(body)
     if not args.no_readme:

@@ -105,3 +105,15 @@ def test_the_default_renderer_animates_portraits_too() -> None:
     spec = CharacterSpec(slug="astro", look=full_look({}), portrait=PHOTO, face=face, version="1")
     frame = DrawnRenderer().stream(spec, width=128, height=128).render(_state(POSES[Viseme.AA]))
     assert frame.y.shape == (128, 128)
+
+
+def test_the_photo_raises_its_brows_while_listening(stream: DrawnStream) -> None:
+    speaking = _copy(stream.render(_state()))
+    listening_state = FrameState(
+        **{**{n: getattr(_state(), n) for n in FrameState.__slots__}, "mode": Mode.LISTENING}
+    )
+    listening = _copy(stream.render(listening_state))
+    brows = (slice(int(SIZE * 0.28), int(SIZE * 0.4)), slice(int(SIZE * 0.3), int(SIZE * 0.7)))
+    assert np.abs(listening[brows] - speaking[brows]).mean() > 0.5
+    mouth = (slice(int(SIZE * 0.5), SIZE), slice(0, SIZE))
+    assert np.array_equal(listening[mouth], speaking[mouth])

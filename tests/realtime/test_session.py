@@ -816,3 +816,28 @@ async def test_small_appends_are_scored_on_the_loop_large_ones_in_the_executor(
     assert small_hops == (0 if inline_ok else 10)
     assert large_hops == 1
     await h.close()
+
+
+async def test_the_sink_gets_each_chunks_phoneme_timings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An avatar sink places them on its clock when the audio plays (the session draws nothing).
+    from apps.realtime.session.sink import WebSocketAudioSink
+
+    played: list[tuple[int, int, tuple[object, ...]]] = []
+    real_play = WebSocketAudioSink.play
+
+    async def recording(self: WebSocketAudioSink, samples, sample_rate, target, phonemes=()):  # type: ignore[no-untyped-def]
+        played.append((len(samples), sample_rate, tuple(phonemes)))
+        await real_play(self, samples, sample_rate, target, phonemes)
+
+    monkeypatch.setattr(WebSocketAudioSink, "play", recording)
+    h = await harness()
+    await h.send(USER_TEXT)
+    await h.send({"type": "response.create"})
+    await h.wait_for("response.done")
+    assert played
+    for samples, rate, phonemes in played:
+        # FakeTts: one "phoneme" per character, covering the chunk's audio exactly.
+        assert phonemes, "timings reach the sink"
+        last = phonemes[-1]
+        assert abs(last.start_ms + last.duration_ms - 1000 * samples / rate) < 1  # type: ignore[attr-defined]
+    await h.close()

@@ -142,6 +142,46 @@ def mouth_rgb(
     return warped
 
 
+def raised_brows(
+    photo: np.ndarray, face: FacePoints, amount: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The photo with the brows lifted by ``amount`` (0–1; listening), and where it changed.
+
+    The skin between the eye and the brow is stretched upwards; the eye opening itself and
+    the forehead above stay where they are.
+    """
+    out = photo.copy()
+    changed = np.zeros(photo.shape[:2], np.float32)
+    if amount <= 0:
+        return out, changed
+    eyes = math.dist(face.left_eye, face.right_eye)
+    height, width = photo.shape[:2]
+    lift = amount * 0.07 * eyes
+    for ex, ey in (face.left_eye, face.right_eye):
+        left, top, right, bottom = _even_box(
+            ex, ey - 0.3 * eyes, 0.42 * eyes, 0.3 * eyes, width, height
+        )
+        ys, xs = np.mgrid[top:bottom, left:right].astype(np.float32)
+        brow_y = ey - 0.32 * eyes
+        # Full lift at the brow line, none at the eye opening or the box's edges.
+        weight = np.exp(-(((ys - brow_y) / (0.12 * eyes)) ** 2)) * np.clip(
+            1 - ((xs - ex) / (0.42 * eyes)) ** 2, 0, 1
+        )
+        weight *= np.clip((ey - 0.1 * eyes - ys) / (0.12 * eyes), 0, 1)
+        map_y = ys - top + lift * weight
+        out[top:bottom, left:right] = cv2.remap(
+            photo[top:bottom, left:right],
+            xs - left,
+            map_y,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        changed[top:bottom, left:right] = np.maximum(
+            changed[top:bottom, left:right], np.clip(weight * 4, 0, 1)
+        )
+    return out, changed
+
+
 def eyes_rgb(
     photo: np.ndarray, face: FacePoints, *, closed: float, gaze: tuple[float, float]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -275,10 +315,11 @@ def prepare_portrait(character: CharacterSpec, *, width: int, height: int) -> Dr
         width,
         height,
     )
-    for lid, gaze in product(range(len(LID_LEVELS)), range(len(GAZES))):
-        rgb, changed = eyes_rgb(photo, face, closed=LID_LEVELS[lid], gaze=GAZES[gaze])
-        sprite, x, y = _sprite(rgb, changed, eyes_box)
-        for brow in range(len(BROWS)):
+    for brow in range(len(BROWS)):
+        browed, brow_changed = raised_brows(photo, face, BROWS[brow])
+        for lid, gaze in product(range(len(LID_LEVELS)), range(len(GAZES))):
+            rgb, changed = eyes_rgb(browed, face, closed=LID_LEVELS[lid], gaze=GAZES[gaze])
+            sprite, x, y = _sprite(rgb, np.maximum(changed, brow_changed), eyes_box)
             eyes[(lid, gaze, brow)] = Placed(sprite, x, y)
     return DrawnCharacter(
         width=width,

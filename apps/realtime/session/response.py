@@ -296,7 +296,9 @@ class ResponseRunner:
                     )
                 # The sentence's words span all of its audio, sent or not (for truncation).
                 spoken.end_ms = item.audio_ms + chunk.duration_ms
-                await self.session.sink.play(chunk.samples, chunk.sample_rate, target)
+                await self.session.sink.play(
+                    chunk.samples, chunk.sample_rate, target, chunk.phonemes
+                )
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ from apps.core.audio import resample
 from apps.core.audio_codecs import AudioEncoder, format_rate, make_encoder
 
 if TYPE_CHECKING:
+    from apps.voice.tts.base import Phoneme
+
     from .conversation import Item
     from .session import RealtimeSession
 
@@ -46,8 +49,19 @@ class AudioSink(ABC):
     """Plays assistant audio for a session."""
 
     @abstractmethod
-    async def play(self, samples: np.ndarray, sample_rate: int, target: AudioTarget) -> None:
-        """Play int16 mono samples; returns once they are handed on (paced)."""
+    async def play(
+        self,
+        samples: np.ndarray,
+        sample_rate: int,
+        target: AudioTarget,
+        phonemes: Sequence[Phoneme] = (),
+    ) -> None:
+        """Play int16 mono samples; returns once they are handed on (paced).
+
+        ``phonemes`` are the TTS's timings for these samples (ms from their first sample;
+        empty when the engine gives none): a sink that shows an avatar places them on its
+        own clock when the samples actually start playing, so the lips follow what is heard.
+        """
 
     @abstractmethod
     async def finish(self, target: AudioTarget) -> None:
@@ -99,8 +113,14 @@ class WebSocketAudioSink(AudioSink):
         if ahead_ms > lead_ms:
             await asyncio.sleep((ahead_ms - lead_ms) / 1000)
 
-    async def play(self, samples: np.ndarray, sample_rate: int, target: AudioTarget) -> None:
-        """Encode off the loop, then send slice by slice within the lead."""
+    async def play(
+        self,
+        samples: np.ndarray,
+        sample_rate: int,
+        target: AudioTarget,
+        phonemes: Sequence[Phoneme] = (),
+    ) -> None:
+        """Encode off the loop, then send slice by slice within the lead (no avatar here)."""
         if target.encoder is None:
             target.encoder = make_encoder(target.format)
         engines = self.session.deps.engines
