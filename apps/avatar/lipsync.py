@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .visemes import POSES, REST, MouthPose, Viseme, viseme_for
+from .visemes import POSES, REST, MouthPose, Viseme, is_modifier, viseme_for
 
 # A viseme is reached this long after its phoneme starts (or within half the phoneme).
 TRANSITION_MS = 45.0
@@ -58,8 +58,13 @@ class VisemeTrack:
         for phoneme in sorted(phonemes, key=lambda p: p.start_ms):
             if phoneme.duration_ms <= 0:
                 continue
-            viseme = viseme_for(phoneme.symbol)
             end = phoneme.start_ms + phoneme.duration_ms
+            if is_modifier(phoneme.symbol):
+                if spans and phoneme.start_ms - spans[-1].end_ms < 1:
+                    last = spans[-1]
+                    spans[-1] = VisemeSpan(last.viseme, last.start_ms, max(last.end_ms, end))
+                continue
+            viseme = viseme_for(phoneme.symbol)
             if viseme is Viseme.SIL:
                 continue  # pauses are simply the gaps between spans
             if spans and spans[-1].viseme is viseme and phoneme.start_ms - spans[-1].end_ms < 1:

@@ -91,8 +91,9 @@ _IPA: dict[str, Viseme] = {
     **dict.fromkeys("pbm", Viseme.PP),
     **dict.fromkeys("fvɱ", Viseme.FF),
     **dict.fromkeys("θð", Viseme.TH),
-    **dict.fromkeys("tdnlszkgŋhɾɡʔxçjɹɫɬ", Viseme.DD),
-    **dict.fromkeys("ʃʒʧʤr", Viseme.CH),
+    **dict.fromkeys("tdnlszkgŋhɾɡʔxçjɫɬ", Viseme.DD),
+    # English r is said with rounded, pushed-out lips, like sh.
+    **dict.fromkeys("ʃʒʧʤrɹ", Viseme.CH),
     **dict.fromkeys("aɑæɐʌ", Viseme.AA),
     **dict.fromkeys("eɛəɜɚɝ", Viseme.EH),
     **dict.fromkeys("iɪyʏ", Viseme.IH),
@@ -131,7 +132,12 @@ def viseme_for(symbol: str) -> Viseme:
         return _PINYIN_INITIALS[text]
     bare = text.rstrip("012345")
     if bare != text or bare in ("er", "ng"):
-        # A pinyin final with its tone digit (or the neutral-tone er/ng).
+        # A pinyin final with its tone digit (or the neutral-tone er/ng). The mouth shows
+        # its main vowel: a medial i/u/ü before another vowel is brief (ia, uo, ve, iou).
+        if bare.startswith("iii"):
+            return Viseme.IH  # the apical vowel of zhi/chi/shi/zi/ci/si
+        if len(bare) > 1 and bare[0] in "iuv" and bare[1] in "aeiouv":
+            bare = bare[1:]
         return _PINYIN_FINAL_START.get(bare[:1], Viseme.EH)
     for char in unicodedata.normalize("NFD", text):
         if unicodedata.category(char).startswith(("M", "P", "Z", "S")) or char in "ˈˌːˑ":
@@ -141,6 +147,18 @@ def viseme_for(symbol: str) -> Viseme:
         if char.isalpha():
             return _letter(char)
     return Viseme.SIL
+
+
+def is_modifier(symbol: str) -> bool:
+    """A stress or length mark, timed as a "phoneme" of its own by espeak (Piper).
+
+    It belongs to the sound next to it: ``VisemeTrack`` holds the previous shape through it
+    rather than closing the mouth in the middle of a long vowel.
+    """
+    text = symbol.strip()
+    return bool(text) and all(
+        char in "ˈˌːˑ" or unicodedata.category(char) in ("Lm", "Sk", "Mn") for char in text
+    )
 
 
 def _letter(char: str) -> Viseme:
