@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,6 +17,8 @@ from .lipsync import VisemeTrack, poses_from_audio
 from .look import full_look
 from .models import Character
 from .render.base import AvatarStream, CharacterSpec, FacePoints, I420Frame
+
+logger = logging.getLogger(__name__)
 
 
 def face_points(data: dict[str, Any]) -> FacePoints | None:
@@ -49,6 +52,13 @@ def character_spec(character: Character) -> CharacterSpec:
     """
     points = face_points(character.face_points or {})
     portrait = Path(character.portrait.path) if character.portrait and points else None
+    if portrait is not None and not portrait.is_file():
+        # The media file is gone (a restore without media, a cleaned volume): say so, and
+        # show the character drawn rather than fail every call that uses it.
+        logger.warning(
+            "portrait file missing; drawing the character instead", extra={"slug": character.slug}
+        )
+        portrait = None
     return CharacterSpec(
         slug=character.slug,
         look=full_look(character.look),

@@ -102,3 +102,15 @@ def test_the_preview_is_for_staff_only(client: Client) -> None:
     character = Character.objects.create(slug="leo", display_name="Leo")
     response = client.get(f"/admin/avatar/character/{character.pk}/preview.png")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_a_portrait_whose_file_is_gone_is_drawn_instead(admin_client: Client) -> None:
+    from apps.avatar.services import character_spec
+
+    admin_client.post(ADD, _form(portrait=_upload(PHOTO.read_bytes())))
+    character = Character.objects.get(slug="astro")
+    assert character_spec(character).kind == "portrait"
+    Path(character.portrait.path).unlink()
+    assert character_spec(character).kind == "drawn"
+    response = admin_client.get(f"/admin/avatar/character/{character.pk}/preview.png")
+    assert response.status_code == 200
