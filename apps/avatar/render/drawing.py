@@ -3,7 +3,10 @@
 Runs once per character and size (``DrawnRenderer`` caches the result), so clarity beats
 speed here. Shapes are drawn with Pillow at ``SUPERSAMPLE`` times the size and scaled down
 (anti-aliasing); shading and blush are numpy gradients. Geometry is in fractions of the
-frame so any size works; every layer is a full-frame RGBA image that ``drawn`` crops.
+frame width (both axes) so any size works. ``base_layer`` and ``head_layer`` return
+full-frame RGBA images; the small, numerous layers (eyes, mouths, glasses) are drawn in a
+box around their feature and return it with its position (``Layer``); ``drawn`` crops all
+of them to their visible pixels.
 
 Layers, back to front: ``base`` (background, back hair, shoulders and shirt, neck), ``head``
 (ears, face, nose, front hair, earrings, headphones, hat), ``eyes`` (both eyes with lids and
