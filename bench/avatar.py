@@ -20,7 +20,6 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -44,19 +43,13 @@ from apps.avatar.render.base import CharacterSpec  # noqa: E402
 from apps.avatar.render.drawn import DrawnStream, prepare_character  # noqa: E402
 from apps.avatar.render.portrait import prepare_portrait  # noqa: E402
 from apps.avatar.webm import i420_video_frame  # noqa: E402
+from apps.voice.tts.base import Phoneme  # noqa: E402
 from apps.web.management.commands.seed_demo import CHARACTERS  # noqa: E402
 from bench.common import pct, write_readme_section  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "avatar.json"
 PHOTO = ROOT / "tests" / "data" / "portrait-astronaut.jpg"
 SYMBOLS = "h ə l ˈoʊ w ɜː l d m æ f θ ʃ iː uː ɑː b s".split()
-
-
-@dataclass(frozen=True)
-class P:
-    symbol: str
-    start_ms: float
-    duration_ms: float
 
 
 def speaking_animator(seconds: float) -> Animator:
@@ -66,7 +59,7 @@ def speaking_animator(seconds: float) -> Animator:
     while t < seconds * 1000:
         if index % 12 == 11:
             t += 300
-        phonemes.append(P(SYMBOLS[index % len(SYMBOLS)], t, 90.0))
+        phonemes.append(Phoneme(SYMBOLS[index % len(SYMBOLS)], t, 90.0))
         t += 90
         index += 1
     animator = Animator(seed=11)

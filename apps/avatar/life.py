@@ -80,6 +80,10 @@ class Life:
 
     def blink_starts(self, until_ms: float) -> list[float]:
         """Start times of every blink before ``until_ms``."""
+        self._schedule(until_ms)
+        return [b for b in self._blinks if b < until_ms]
+
+    def _schedule(self, until_ms: float) -> None:
         while self._next_s * 1000 < until_ms:
             start_ms = self._next_s * 1000
             self._blinks.append(start_ms)
@@ -87,11 +91,12 @@ class Life:
                 self._blinks.append(start_ms + BLINK_MS + 90)
             gap = self._rng.gammavariate(4.0, BLINK_MEAN_GAP_S / 4.0)
             self._next_s += max(BLINK_MIN_GAP_S, gap)
-        return [b for b in self._blinks if b < until_ms]
 
     def eyes_closed(self, t_ms: float) -> float:
         """Eyelid closure at ``t_ms``: a quick close and a slightly slower reopening."""
-        for start in reversed(self.blink_starts(t_ms + 1)):
+        # Called every frame: walk back from the newest blink, no copy of the whole list.
+        self._schedule(t_ms + 1)
+        for start in reversed(self._blinks):
             phase = (t_ms - start) / BLINK_MS
             if 0 <= phase < 1:
                 return phase / 0.4 if phase < 0.4 else 1.0 - (phase - 0.4) / 0.6

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from PIL import Image
+
+from apps.voice.tts.base import Phoneme
 
 from .life import Animator
 from .lipsync import VisemeTrack
@@ -20,17 +21,10 @@ LOOP_MS = 4000.0
 START_MS = 600.0
 
 
-@dataclass(frozen=True, slots=True)
-class _P:
-    symbol: str
-    start_ms: float
-    duration_ms: float
-
-
 def preview_png(character: Character, *, t_ms: float, size: int, out: BinaryIO) -> None:
     """Write the frame at ``t_ms`` (looping every 4 s; blinks follow the real clock)."""
     stream = get_renderer().stream(character_spec(character), width=size, height=size)
-    track = VisemeTrack([_P(s, i * PHONEME_MS, PHONEME_MS) for i, s in enumerate(DEMO)])
+    track = VisemeTrack([Phoneme(s, i * PHONEME_MS, PHONEME_MS) for i, s in enumerate(DEMO)])
     animator = Animator(seed=character.pk or 0)
     loop_start = t_ms - (t_ms % LOOP_MS)
     animator.speak(track, start_ms=loop_start + START_MS)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from apps.voice.tts.base import SpeechChunk
+from apps.voice.tts.base import Phoneme, SpeechChunk
 
 from .life import Animator
 from .lipsync import VisemeTrack, poses_from_audio
@@ -74,6 +74,8 @@ class Speech:
 
     samples: np.ndarray
     sample_rate: int
+    phonemes: tuple[Phoneme, ...]
+    """The chunks' phoneme timings on the utterance's clock (ms from its first sample)."""
     track: VisemeTrack | None
     """None when the engine gave no timings (the mouth then follows the audio)."""
 
@@ -86,22 +88,16 @@ def speech_from_chunks(chunks: list[SpeechChunk]) -> Speech:
     if any(chunk.sample_rate != rate for chunk in chunks):
         raise ValueError("the chunks of one utterance must share a sample rate")
 
-    @dataclass(frozen=True, slots=True)
-    class _Shifted:
-        symbol: str
-        start_ms: float
-        duration_ms: float
-
-    phonemes: list[_Shifted] = []
+    phonemes: list[Phoneme] = []
     offset_ms = 0.0
     timed = all(chunk.phonemes for chunk in chunks)
     for chunk in chunks:
         phonemes += [
-            _Shifted(p.symbol, p.start_ms + offset_ms, p.duration_ms) for p in chunk.phonemes
+            Phoneme(p.symbol, p.start_ms + offset_ms, p.duration_ms) for p in chunk.phonemes
         ]
         offset_ms += chunk.duration_ms
     samples = np.concatenate([chunk.samples for chunk in chunks]).astype(np.int16)
-    return Speech(samples, rate, VisemeTrack(phonemes) if timed else None)
+    return Speech(samples, rate, tuple(phonemes), VisemeTrack(phonemes) if timed else None)
 
 
 def render_speech(

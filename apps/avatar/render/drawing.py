@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..visemes import MouthPose
+from .sprites import even_box
 
 SUPERSAMPLE = 3
 RGBA = tuple[int, int, int, int]
@@ -173,12 +174,10 @@ def soft_spot(
 
 
 def _box(
-    width: int, cx: float, cy: float, half_w: float, half_h: float
+    width: int, height: int, cx: float, cy: float, half_w: float, half_h: float
 ) -> tuple[int, int, int, int]:
-    """An even-aligned pixel box around a point (fractions of the width)."""
-    left = max(0, int((cx - half_w) * width) & ~1)
-    top = max(0, int((cy - half_h) * width) & ~1)
-    return left, top, (int((cx + half_w) * width) + 2) & ~1, (int((cy + half_h) * width) + 2) & ~1
+    """An even-aligned pixel box around a point given in fractions of the width."""
+    return even_box(cx * width, cy * width, half_w * width, half_h * width, width, height)
 
 
 Layer = tuple[np.ndarray, int, int]
@@ -191,7 +190,7 @@ def mouth_layer(
     """RGBA of the mouth alone in a ``pose``, in a box around the mouth."""
     g = geometry
     canvas = Canvas(
-        width, height, _box(width, g.cx, g.mouth_y, g.mouth_w * 1.6, g.mouth_open_h * 1.1)
+        width, height, _box(width, height, g.cx, g.mouth_y, g.mouth_w * 1.6, g.mouth_open_h * 1.1)
     )
     lips = hex_rgb(look["lips"])
     cx, cy = g.cx, g.mouth_y
@@ -249,7 +248,9 @@ def eyes_layer(
 ) -> Layer:
     """RGBA of both eyes and brows: lids ``closed`` 0–1, ``gaze`` (x, y) -1…1."""
     g = geometry
-    canvas = Canvas(width, height, _box(width, g.cx, g.eye_y - 0.03, g.eye_dx + 0.07, 0.065))
+    canvas = Canvas(
+        width, height, _box(width, height, g.cx, g.eye_y - 0.03, g.eye_dx + 0.07, 0.065)
+    )
     skin = hex_rgb(look["skin"])
     iris = hex_rgb(look["eyes"])
     hair = hex_rgb(look["hair"])
@@ -308,7 +309,7 @@ def eyes_layer(
 def glasses_layer(width: int, height: int, geometry: Geometry) -> Layer:
     """RGBA of a pair of glasses over the eyes."""
     g = geometry
-    canvas = Canvas(width, height, _box(width, g.cx, g.eye_y, g.eye_dx + 0.09, 0.06))
+    canvas = Canvas(width, height, _box(width, height, g.cx, g.eye_y, g.eye_dx + 0.09, 0.06))
     ey = g.eye_y
     frame = (28, 28, 34, 255)
     for side in (-1, 1):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import product
 
@@ -41,17 +42,34 @@ def _nearest(levels: tuple[float, ...], value: float) -> int:
 
 def mouth_key(pose: MouthPose) -> tuple[int, int, int, int]:
     """The grid point a mouth pose is drawn with."""
-    if pose.open <= 0.0:
-        # Closed is closed: never rounded up to a sliver of an opening.
-        open_index = 0
-    else:
-        open_index = max(1, _nearest(OPEN_LEVELS, pose.open)) if pose.open >= 0.06 else 0
+    # Closed (or all but) is drawn closed; any real opening shows at least the first level.
+    open_index = max(1, _nearest(OPEN_LEVELS, pose.open)) if pose.open >= 0.06 else 0
     return (
         open_index,
         _nearest(WIDTH_LEVELS, pose.width),
         _nearest(ROUND_LEVELS, pose.round),
         _nearest(TEETH_LEVELS, pose.teeth),
     )
+
+
+def mouth_grid() -> Iterator[tuple[tuple[int, int, int, int], MouthPose]]:
+    """Every point of the mouth-pose grid: its ``mouth_key`` and its pose."""
+    for key in product(
+        range(len(OPEN_LEVELS)),
+        range(len(WIDTH_LEVELS)),
+        range(len(ROUND_LEVELS)),
+        range(len(TEETH_LEVELS)),
+    ):
+        o, w, r, t = key
+        yield (
+            key,
+            MouthPose(
+                open=OPEN_LEVELS[o],
+                width=WIDTH_LEVELS[w],
+                round=ROUND_LEVELS[r],
+                teeth=TEETH_LEVELS[t],
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,18 +123,10 @@ def prepare_character(character: CharacterSpec, *, width: int, height: int) -> D
         )
         for lid, gaze, brow in product(range(len(LID_LEVELS)), range(len(GAZES)), range(len(BROWS)))
     }
-    mouths = {}
-    for key in product(
-        range(len(OPEN_LEVELS)),
-        range(len(WIDTH_LEVELS)),
-        range(len(ROUND_LEVELS)),
-        range(len(TEETH_LEVELS)),
-    ):
-        o, w, r, t = key
-        pose = MouthPose(
-            open=OPEN_LEVELS[o], width=WIDTH_LEVELS[w], round=ROUND_LEVELS[r], teeth=TEETH_LEVELS[t]
-        )
-        mouths[key] = _placed(drawing.mouth_layer(width, height, geometry, pose, look))
+    mouths = {
+        key: _placed(drawing.mouth_layer(width, height, geometry, pose, look))
+        for key, pose in mouth_grid()
+    }
     overlay = (
         _placed(drawing.glasses_layer(width, height, geometry))
         if look.get("accessory") == "glasses"

@@ -22,7 +22,7 @@ from ..portrait import load_portrait
 from ..visemes import MouthPose
 from .base import CharacterSpec, FacePoints
 from .drawing import Geometry
-from .sprites import Sprite
+from .sprites import Sprite, even_box
 
 if TYPE_CHECKING:
     from .drawn import DrawnCharacter
@@ -45,16 +45,6 @@ def _sprite(
         [rgb[top:bottom, left:right], alpha[top:bottom, left:right, None] * 255.0], axis=-1
     )
     return Sprite.from_rgba(rgba), left, top
-
-
-def _even_box(
-    cx: float, cy: float, half_w: float, half_h: float, width: int, height: int
-) -> tuple[int, int, int, int]:
-    left = max(0, int(cx - half_w) & ~1)
-    top = max(0, int(cy - half_h) & ~1)
-    right = min(width, (int(cx + half_w) + 2) & ~1)
-    bottom = min(height, (int(cy + half_h) + 2) & ~1)
-    return left, top, right, bottom
 
 
 def aligned(
@@ -158,7 +148,7 @@ def raised_brows(
     height, width = photo.shape[:2]
     lift = amount * 0.07 * eyes
     for ex, ey in (face.left_eye, face.right_eye):
-        left, top, right, bottom = _even_box(
+        left, top, right, bottom = even_box(
             ex, ey - 0.3 * eyes, 0.42 * eyes, 0.3 * eyes, width, height
         )
         ys, xs = np.mgrid[top:bottom, left:right].astype(np.float32)
@@ -196,7 +186,7 @@ def eyes_rgb(
     rw, rh = 0.28 * eyes, 0.12 * eyes
     height, width = photo.shape[:2]
     for ex, ey in (face.left_eye, face.right_eye):
-        box = _even_box(ex, ey, rw * 1.6, rh * 3.2, width, height)
+        box = even_box(ex, ey, rw * 1.6, rh * 3.2, width, height)
         left, top, right, bottom = box
         ys, xs = np.mgrid[top:bottom, left:right].astype(np.float32)
         u = np.clip((xs - ex) / rw, -1, 1)
@@ -250,17 +240,7 @@ def eyes_rgb(
 
 def prepare_portrait(character: CharacterSpec, *, width: int, height: int) -> DrawnCharacter:
     """Every layer of a portrait character, as a ``drawn.DrawnCharacter``."""
-    from .drawn import (
-        BROWS,
-        GAZES,
-        LID_LEVELS,
-        OPEN_LEVELS,
-        ROUND_LEVELS,
-        TEETH_LEVELS,
-        WIDTH_LEVELS,
-        DrawnCharacter,
-        Placed,
-    )
+    from .drawn import BROWS, GAZES, LID_LEVELS, DrawnCharacter, Placed, mouth_grid
 
     # (Imported here: drawn imports this module for portrait characters.)
 
@@ -280,34 +260,23 @@ def prepare_portrait(character: CharacterSpec, *, width: int, height: int) -> Dr
     oval = ((xs - centre_x) / (1.25 * eyes_px)) ** 2 + (
         (ys - centre_y) / (1.7 * eyes_px)
     ) ** 2 <= 1.0
-    head_box = _even_box(centre_x, centre_y, 1.5 * eyes_px, 2.0 * eyes_px, width, height)
+    head_box = even_box(centre_x, centre_y, 1.5 * eyes_px, 2.0 * eyes_px, width, height)
     head_sprite, hx, hy = _sprite(photo, _feather(oval, 0.25 * eyes_px), head_box)
     head = Placed(head_sprite, hx, hy)
-    mouth_box = _even_box(
+    mouth_box = even_box(
         face.mouth[0], face.mouth[1] + 0.3 * eyes_px, 0.95 * eyes_px, 0.85 * eyes_px, width, height
     )
     left, top, right, bottom = mouth_box
     edge = np.zeros((bottom - top, right - left), np.float32)
     edge[2:-2, 2:-2] = 1.0
-    patch_alpha = np.zeros((height, width), np.float32)
-    patch_alpha[top:bottom, left:right] = _feather(edge, 3.0)
+    # Each pose only changes the mouth box: its sprite is made from the box alone.
+    alpha = _feather(edge, 3.0)[..., None] * 255.0
     mouths = {}
-    for key in product(
-        range(len(OPEN_LEVELS)),
-        range(len(WIDTH_LEVELS)),
-        range(len(ROUND_LEVELS)),
-        range(len(TEETH_LEVELS)),
-    ):
-        o, w, r, t = key
-        pose = MouthPose(
-            open=OPEN_LEVELS[o], width=WIDTH_LEVELS[w], round=ROUND_LEVELS[r], teeth=TEETH_LEVELS[t]
-        )
-        full = photo.copy()
-        full[top:bottom, left:right] = mouth_rgb(photo, face, pose, mouth_box)
-        sprite, x, y = _sprite(full, patch_alpha, mouth_box)
-        mouths[key] = Placed(sprite, x, y)
+    for key, pose in mouth_grid():
+        rgba = np.concatenate([mouth_rgb(photo, face, pose, mouth_box), alpha], axis=-1)
+        mouths[key] = Placed(Sprite.from_rgba(rgba), left, top)
     eyes = {}
-    eyes_box = _even_box(
+    eyes_box = even_box(
         (face.left_eye[0] + face.right_eye[0]) / 2,
         (face.left_eye[1] + face.right_eye[1]) / 2,
         0.95 * eyes_px,

@@ -71,6 +71,17 @@ class Sprite:
         )
 
 
+def even_box(
+    cx: float, cy: float, half_w: float, half_h: float, width: int, height: int
+) -> tuple[int, int, int, int]:
+    """A box around ``(cx, cy)`` in pixels, with even edges (chroma-aligned), inside the frame."""
+    left = max(0, int(cx - half_w) & ~1)
+    top = max(0, int(cy - half_h) & ~1)
+    right = min(width, (int(cx + half_w) + 2) & ~1)
+    bottom = min(height, (int(cy + half_h) + 2) & ~1)
+    return left, top, right, bottom
+
+
 def _blend(dst: np.ndarray, src: np.ndarray, alpha: np.ndarray) -> None:
     # dst = (src * a + dst * (256 - a)) >> 8, in uint16 without temporaries per pixel type.
     acc = src * alpha
