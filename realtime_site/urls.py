@@ -15,6 +15,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
+    # WebRTC calls first: /v1/realtime (POST) and /v1/realtime/calls are theirs.
+    path("", include("apps.rtc.urls")),
     path("v1/", include("apps.api.urls")),
     path("", include("apps.web.urls")),
 ]

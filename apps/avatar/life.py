@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .lipsync import VisemeTrack
@@ -135,10 +136,19 @@ class _Utterance:
     track: VisemeTrack
     start_ms: float
     duration_ms: float
+    poses: Sequence[MouthPose] = ()
+    """Per-frame poses from the audio (engines without timings), ``poses_fps`` apart."""
+    poses_fps: float = 25.0
 
     @property
     def end_ms(self) -> float:
         return self.start_ms + max(self.track.end_ms, self.duration_ms)
+
+    def pose_at(self, local_ms: float) -> MouthPose:
+        if self.poses:
+            index = int(local_ms * self.poses_fps / 1000.0)
+            return self.poses[index] if index < len(self.poses) else REST
+        return self.track.pose_at(local_ms)
 
 
 class Animator:
@@ -156,14 +166,24 @@ class Animator:
         self._interrupted_at: float | None = None
         self._interrupted_pose = REST
 
-    def speak(self, track: VisemeTrack, *, start_ms: float, duration_ms: float = 0.0) -> None:
+    def speak(
+        self,
+        track: VisemeTrack,
+        *,
+        start_ms: float,
+        duration_ms: float = 0.0,
+        poses: Sequence[MouthPose] = (),
+        poses_fps: float = 25.0,
+    ) -> None:
         """Say ``track`` from stream time ``start_ms`` (utterances may follow each other).
 
         ``duration_ms``: how long its audio plays, when longer than its last phoneme (or
         when the engine gave no phonemes and the mouth follows the audio instead).
+        ``poses``: for audio without phoneme timings, one pose per ``1000 / poses_fps`` ms
+        (``lipsync.poses_from_audio``); they take the place of the track.
         """
         self._utterances = [u for u in self._utterances if u.end_ms > start_ms - 1000]
-        self._utterances.append(_Utterance(track, start_ms, duration_ms))
+        self._utterances.append(_Utterance(track, start_ms, duration_ms, poses, poses_fps))
         self._interrupted_at = None
         self._mode = Mode.SPEAKING
 
@@ -191,7 +211,7 @@ class Animator:
         for utterance in reversed(self._utterances):
             local = t_ms - utterance.start_ms
             if local >= 0:
-                return utterance.track.pose_at(local)
+                return utterance.pose_at(local)
         return REST
 
     def mouth(self, t_ms: float) -> MouthPose:

@@ -26,21 +26,21 @@ from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from apps.conversations.services import conversation_end
 from apps.core import metrics
 from apps.core.ids import event_id as new_event_id
 from apps.core.ids import session_id as new_session_id
 from apps.core.tasks import fire_and_forget
 from apps.core.workers import current_worker_id
 
-from . import runtime
 from .admission import Admitted, Handshake, Refused, handshake_parse, realtime_admit
 from .flow import SocketFlow
+from .hosting import session_deps, session_end_record
 from .inbound import InboundBudget, InboundLimits, Verdict
-from .live import LiveSession, live_sessions, shutting_down
+from .live import LiveSession, headroom_check, live_sessions
+from .outbox import Outbox
 from .protocol.codec import Dialect, dump_server_event, render_server_event
 from .protocol.errors import ProtocolError
-from .session.deps import SessionDeps, UnknownName
+from .session.deps import UnknownName
 from .session.session import RealtimeSession
 from .session.sink import WebSocketAudioSink
 from .store import DatabaseStore
@@ -58,8 +58,6 @@ SEND_IN_PIECES_CHARS = 1024 * 1024
 DRAIN_TIMEOUT_S = 2.0
 # A client over its inbound budget is not read from for at least this long.
 MIN_OVER_BUDGET_PAUSE_S = 0.1
-# How often a sender held back by a slow client looks at the socket again.
-SEND_BACKLOG_POLL_S = 0.02
 # Close codes (4000–4999 are for applications): the HTTP status a REST API would use + 4000;
 # standard codes where one fits (1001 going away, 1008 policy, 1011 server error, 1013 busy).
 CLOSE_CODES = {
@@ -135,23 +133,28 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Admit, then accept and start the session (or refuse with an error event)."""
         self.session: RealtimeSession | None = None
         self.store: DatabaseStore | None = None
-        # Bounded by _enqueue (events and bytes), not by the queue itself: see its policy.
-        self.outbox: asyncio.Queue[str | None] = asyncio.Queue()
-        self._outbox_bytes = 0
-        self._outbox_room = asyncio.Event()
-        self.sender: asyncio.Task[None] | None = None
         self.closed = False
         self.accepted = False
         self._end_task: asyncio.Task[None] | None = None
         self.budget = InboundBudget(_inbound_limits(), now_s=time.monotonic())
         self.flow = SocketFlow(self.base_send)
+        self.outbox = Outbox(
+            send=self._send_text,
+            backlog=self.flow.send_backlog_bytes,
+            backlog_limit=settings.REALTIME_SEND_BACKLOG_BYTES,
+            max_events=OUTBOX_EVENTS,
+            max_bytes=OUTBOX_BYTES,
+            stall_s=settings.REALTIME_OUTBOX_STALL_S,
+            on_stall=self._outbox_stalled,
+            on_send_failed=self._send_failed,
+        )
         hs = handshake_parse(self.scope, navtalk=self.navtalk)
         self.dialect: Dialect = hs.dialect
         self.session_id = new_session_id()
         self.subprotocol = "realtime" if hs.offered_realtime else None
         live = live_sessions()
         try:
-            self._check_headroom()
+            headroom_check()
         except Refused as exc:
             await self._refuse(exc)
             return
@@ -192,40 +195,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             else:
                 await self._end_shielded("error", 1011, error)
 
-    def _check_headroom(self) -> None:
-        if shutting_down():
-            raise Refused(
-                "The server is restarting; try again in a moment.", "server_shutting_down"
-            )
-        live = live_sessions()
-        if live.count() + live.admitting >= settings.REALTIME_MAX_SESSIONS_PER_WORKER:
-            reason = "it is at its session limit"
-        elif (
-            live.loop_lag_ms() > settings.REALTIME_MAX_LOOP_LAG_MS
-            or live.loop_busy() * 100 > settings.REALTIME_MAX_LOOP_BUSY_PERCENT
-        ):
-            reason = "it is too busy to serve another session well"
-        else:
-            return
-        raise Refused(
-            f"This server cannot take a new session now: {reason}. Try again shortly.",
-            "server_busy",
-            error_type="server_error",
-        )
-
     async def _start(self, admitted: Admitted) -> None:
         store = DatabaseStore(self.session_id)
         try:
-            deps = SessionDeps(
-                engines=await asyncio.get_running_loop().run_in_executor(None, runtime.engines),
-                resolve_llm=runtime.resolve_llm,
-                resolve_voice=runtime.voice_resolver(
-                    license_id=admitted.credential.license.pk, user_id=admitted.user_id
-                ),
-                store=store,
-                limits=runtime.limits(),
-                history=admitted.history,
-            )
+            deps = await session_deps(admitted, store)
             session = RealtimeSession(
                 session_id=self.session_id,
                 config=admitted.config,
@@ -242,7 +215,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         metrics.session_opened("websocket")
         self.store = store
         store.start()
-        self.sender = asyncio.ensure_future(self._sender())
+        self.outbox.start()
         live_sessions().register(
             LiveSession(
                 session_id=self.session_id,
@@ -343,19 +316,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         )
         return None if rendered is None else dump_server_event(rendered)
 
-    def _outbox_has_room(self, size: int) -> bool:
-        if self.outbox.qsize() >= OUTBOX_EVENTS:
-            return False
-        # One event larger than the whole budget still goes through an empty outbox.
-        return self._outbox_bytes == 0 or self._outbox_bytes + size <= OUTBOX_BYTES
-
     async def _enqueue(self, event: dict[str, Any]) -> None:
-        """The session's ``send``: render and queue for the sender.
+        """The session's ``send``: render, then queue for the sender (``Outbox``'s policy).
 
-        Overflow policy: the outbox holds at most ``OUTBOX_EVENTS`` events and
-        ``OUTBOX_BYTES`` of text. When it is full the session's send waits (backpressure
-        on the response, the input task, ...); still full after ``REALTIME_OUTBOX_STALL_S``
-        means the client stopped reading, and the session ends (1008).
+        When the outbox is full the session's send waits (backpressure on the response,
+        the input task, ...); still full after ``REALTIME_OUTBOX_STALL_S`` means the client
+        stopped reading, and the session ends (1008).
         """
         if self.closed:
             return
@@ -380,67 +346,29 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 self._end_shielded("error", 1011, error, via_outbox=False), name="end:render"
             )
             return
-        if text is None:
-            return
-        if not self._outbox_has_room(len(text)):
-            try:
-                async with asyncio.timeout(settings.REALTIME_OUTBOX_STALL_S):
-                    while not self._outbox_has_room(len(text)):
-                        self._outbox_room.clear()
-                        await self._outbox_room.wait()
-            except TimeoutError:
-                logger.warning("client stopped reading; ending its session", extra=self._log)
-                # The outbox is full, so nothing more can be said; just close.
-                fire_and_forget(
-                    self._end_shielded("client_not_reading", 1008, None), name="end:not-reading"
-                )
-                return
+        if text is not None and not self.closed:
+            await self.outbox.put(text)
+
+    def _outbox_stalled(self) -> None:
+        logger.warning("client stopped reading; ending its session", extra=self._log)
+        # The outbox is full, so nothing more can be said; just close.
+        fire_and_forget(
+            self._end_shielded("client_not_reading", 1008, None), name="end:not-reading"
+        )
+
+    def _send_failed(self) -> None:
+        logger.info("send failed; client gone", extra=self._log)
+        self.closed = True
+
+    async def _send_text(self, text: str) -> None:
         if self.closed:
             return
-        self._outbox_bytes += len(text)
-        self.outbox.put_nowait(text)
-
-    async def _sender(self) -> None:
-        while (text := await self.outbox.get()) is not None:
-            try:
-                if self.closed:
-                    continue
-                await self._transport_drained()
-                if len(text) >= SEND_IN_PIECES_CHARS and self.flow.can_send_in_pieces():
-                    loop = asyncio.get_running_loop()
-                    payload = await loop.run_in_executor(None, text.encode, "utf-8")
-                    await self.flow.send_text_in_pieces(payload)
-                else:
-                    await self.send(text_data=text)
-            except Exception:  # noqa: BLE001 - the socket went away; the session is closing
-                logger.info("send failed; client gone", extra=self._log)
-                self.closed = True
-            finally:
-                self._outbox_bytes -= len(text)
-                self._outbox_room.set()
-
-    async def _transport_drained(self) -> None:
-        """Hold the next send while the client is too far behind (backpressure).
-
-        The outbox then fills, the session's sends wait, and a client still not reading
-        after ``REALTIME_OUTBOX_STALL_S`` is disconnected (``_enqueue``).
-        """
-        limit = settings.REALTIME_SEND_BACKLOG_BYTES
-        while not self.closed:
-            backlog = self.flow.send_backlog_bytes()
-            if backlog is None or backlog <= limit:
-                return
-            await asyncio.sleep(SEND_BACKLOG_POLL_S)
-
-    async def _drain_outbox(self) -> None:
-        sender = self.sender
-        if sender is None or sender.done():
-            return
-        self.outbox.put_nowait(None)
-        done, _ = await asyncio.wait({sender}, timeout=DRAIN_TIMEOUT_S)
-        if not done:
-            sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
+        if len(text) >= SEND_IN_PIECES_CHARS and self.flow.can_send_in_pieces():
+            loop = asyncio.get_running_loop()
+            payload = await loop.run_in_executor(None, text.encode, "utf-8")
+            await self.flow.send_text_in_pieces(payload)
+        else:
+            await self.send(text_data=text)
 
     # --- ending ------------------------------------------------------------------------------
 
@@ -454,6 +382,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         """Client gone: end the session, save what is left, mark the conversation ended."""
         self.closed = True
+        if hasattr(self, "outbox"):
+            self.outbox.closed = True
         await self._end_shielded("client_closed", None, None)
 
     async def _end_shielded(
@@ -484,7 +414,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         if error is not None and not self.closed:
             event = {"type": "error", "error": {**error.as_dict(), "event_id": None}}
-            if via_outbox and self.sender is not None and not self.sender.done():
+            if via_outbox and self.outbox.running:
                 await session.emit(event)
             else:
                 self.closed = True
@@ -496,8 +426,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             self.flow.discard_inbound()
         else:
             self.flow.resume()
-        await self._drain_outbox()
+        await self.outbox.drain(DRAIN_TIMEOUT_S)
         self.closed = True
+        self.outbox.closed = True
         if self.store is not None:
             await self.store.close()
         live_sessions().unregister(self.session_id)
@@ -518,13 +449,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             logger.info("could not send the final error", extra=self._log)
 
     async def _end_conversation(self, reason: str) -> None:
-        try:
-            await DatabaseSyncToAsync(conversation_end)(
-                conversation_id=self.session_id, reason=reason
-            )
-        except Exception:
-            # The watch ends rows whose heartbeat stopped, so the slot is freed regardless.
-            logger.exception("recording the end of a session failed", extra=self._log)
+        await session_end_record(self.session_id, reason)
 
 
 class NavTalkConsumer(RealtimeConsumer):

@@ -36,6 +36,7 @@ from apps.core.memory import release_free_memory
 from apps.core.tasks import fire_and_forget
 from apps.licensing.selectors import license_quota_exhausted_ids, license_unusable_reasons
 
+from .admission import Refused
 from .protocol.errors import ProtocolError
 
 logger = logging.getLogger(__name__)
@@ -260,3 +261,28 @@ async def shutdown_sessions() -> None:
 def shutting_down() -> bool:
     """Whether the process has begun to stop."""
     return _shutting_down
+
+
+def headroom_check() -> None:
+    """Refuse a new session while this worker stops, is full, or has no time to spare.
+
+    Raises:
+        Refused: ``server_shutting_down`` or ``server_busy``.
+    """
+    if shutting_down():
+        raise Refused("The server is restarting; try again in a moment.", "server_shutting_down")
+    live = live_sessions()
+    if live.count() + live.admitting >= settings.REALTIME_MAX_SESSIONS_PER_WORKER:
+        reason = "it is at its session limit"
+    elif (
+        live.loop_lag_ms() > settings.REALTIME_MAX_LOOP_LAG_MS
+        or live.loop_busy() * 100 > settings.REALTIME_MAX_LOOP_BUSY_PERCENT
+    ):
+        reason = "it is too busy to serve another session well"
+    else:
+        return
+    raise Refused(
+        f"This server cannot take a new session now: {reason}. Try again shortly.",
+        "server_busy",
+        error_type="server_error",
+    )

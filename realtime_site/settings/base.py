@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "apps.avatar",
     "apps.agent",
     "apps.realtime",
+    "apps.rtc",
     "apps.api",
     "apps.web",
 ]
@@ -313,6 +314,25 @@ AVATAR_RENDERER: dict[str, object] = {
 }
 AVATAR_SIZE = env_int("AVATAR_SIZE", 512)
 AVATAR_FPS = env_int("AVATAR_FPS", 25)
+# --- WebRTC calls (apps/rtc). ICE servers the server's peers use: none by default (a
+# loopback or LAN server needs none, and an unreachable STUN server stalls every call by
+# 5 s). STUN URLs as a list; TURN with short-lived credentials minted from the TURN
+# server's shared secret (coturn's use-auth-secret / static-auth-secret).
+RTC_STUN_URLS = env_list("RTC_STUN_URLS", [])
+RTC_TURN_URLS = env_list("RTC_TURN_URLS", [])
+RTC_TURN_SECRET = env_str("RTC_TURN_SECRET", "") or ""
+RTC_TURN_TTL_S = env_int("RTC_TURN_TTL_S", 3600)
+# Offers are refused before parsing when larger or with more candidates than this.
+RTC_MAX_SDP_BYTES = env_int("RTC_MAX_SDP_BYTES", 64 * 1024)
+RTC_MAX_CANDIDATES = env_int("RTC_MAX_CANDIDATES", 64)
+# A peer that stops answering ICE consent checks (a closed tab, a lost network) is dropped
+# after about interval × failures seconds (RFC 7675; aioice's own default is 5 s × 6).
+RTC_CONSENT_INTERVAL_S = env_int("RTC_CONSENT_INTERVAL_S", 2)
+RTC_CONSENT_FAILURES = env_int("RTC_CONSENT_FAILURES", 4)
+# A call whose connection is not up this long after the answer is given up.
+RTC_CONNECT_TIMEOUT_S = env_int("RTC_CONNECT_TIMEOUT_S", 20)
+# Threads rendering avatar frames for this process's calls (each frame ~0.5 ms at 512 px).
+RTC_RENDER_WORKERS = env_int("RTC_RENDER_WORKERS", 1)
 # Load the engines in a background thread when the ASGI server starts.
 VOICE_WARM_UP = env_bool("VOICE_WARM_UP", True)
 AGENT_PROVIDERS: dict[str, dict[str, object]] = {

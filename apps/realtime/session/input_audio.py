@@ -73,6 +73,8 @@ class _Op:
     data: bytes = b""
     event_id: str | None = None
     ms: float = 0.0
+    pcm: np.ndarray | None = None
+    """Samples already at ``RATE`` (a media track's audio), bypassing the wire format."""
 
 
 @dataclass(slots=True)
@@ -153,6 +155,22 @@ class InputAudio:
                 code="input_audio_buffer_overflow",
             )
         self._put(_Op("append", data, event_id, ms))
+        self._pending_ms += ms
+
+    def append_pcm(self, samples: np.ndarray) -> None:
+        """Queue int16 mono samples at 16 kHz from a media track (WebRTC's microphone).
+
+        The session's input format does not apply: the transport decoded them. Audio that
+        arrives while the queue is far behind is dropped (a media track is real time; the
+        next frame follows regardless), so this never raises.
+        """
+        ms = len(samples) / SAMPLES_PER_MS
+        if self._pending_ms + ms > self.session.deps.limits.max_pending_input_ms:
+            return
+        try:
+            self._queue.put_nowait(_Op("append", pcm=samples, ms=ms))
+        except asyncio.QueueFull:
+            return
         self._pending_ms += ms
 
     def commit(self, *, event_id: str | None) -> None:
@@ -289,12 +307,26 @@ class InputAudio:
         pieces: list[np.ndarray] = []
         failed: list[tuple[_Op, str]] = []
         for op in batch:
+            if op.pcm is not None:
+                continue
             try:
                 pieces.append(self._decoder.decode(op.data))
             except ValueError as exc:
                 failed.append((op, str(exc)))
-        native = pieces[0] if len(pieces) == 1 else np.concatenate(pieces or [_EMPTY])
-        samples = self._resampler.push(native)
+        if pieces:
+            native = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+            samples = self._resampler.push(native)
+        else:
+            samples = _EMPTY
+        tracked = [op.pcm for op in batch if op.pcm is not None]
+        if tracked:
+            # A call's track and client appends do not interleave in practice (OpenAI's
+            # WebRTC clients send audio on the track only); if they do, each keeps its order.
+            samples = (
+                np.concatenate([samples, *tracked])
+                if len(samples)
+                else (tracked[0] if len(tracked) == 1 else np.concatenate(tracked))
+            )
         if self._vad is None:
             return _Decoded(samples, [], 0, 0, failed)
         events = self._vad.push(samples)

@@ -48,6 +48,11 @@ class AudioTarget:
 class AudioSink(ABC):
     """Plays assistant audio for a session."""
 
+    reports_playback = False
+    """Whether the sink itself knows what the client heard (a WebRTC track): it then sends
+    ``output_audio_buffer.started/stopped/cleared`` and truncates an interrupted item to
+    what was played. Over WebSocket the client plays the audio and truncates."""
+
     @abstractmethod
     async def play(
         self,

@@ -155,18 +155,29 @@ async def truncate(session: RealtimeSession, parsed: ParsedEvent) -> None:
             code="invalid_value",
             param="audio_end_ms",
         )
-    heard = " ".join(t for t in (s.heard(event.audio_end_ms) for s in item.spoken) if t)
-    part = item.content[event.content_index]
+    await truncate_item(session, item, event.content_index, event.audio_end_ms)
+
+
+async def truncate_item(
+    session: RealtimeSession, item: Item, content_index: int, audio_end_ms: int
+) -> None:
+    """Cut ``item`` at ``audio_end_ms``: keep the words heard by then, tell, and save.
+
+    Used by ``conversation.item.truncate`` and by transports that know what was played
+    (a WebRTC call truncates the item itself on barge-in, as OpenAI's does).
+    """
+    heard = " ".join(t for t in (s.heard(audio_end_ms) for s in item.spoken) if t)
+    part = item.content[content_index]
     part["transcript"] = heard
-    item.spoken = [s for s in item.spoken if s.start_ms < event.audio_end_ms]
-    item.audio_ms = float(event.audio_end_ms)
-    item.truncated_at_ms = event.audio_end_ms
+    item.spoken = [s for s in item.spoken if s.start_ms < audio_end_ms]
+    item.audio_ms = float(audio_end_ms)
+    item.truncated_at_ms = audio_end_ms
     await session.emit(
         {
             "type": "conversation.item.truncated",
             "item_id": item.id,
-            "content_index": event.content_index,
-            "audio_end_ms": event.audio_end_ms,
+            "content_index": content_index,
+            "audio_end_ms": audio_end_ms,
         }
     )
     session.save_item(item)

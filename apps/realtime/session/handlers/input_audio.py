@@ -37,6 +37,8 @@ async def output_clear(session: RealtimeSession, parsed: ParsedEvent) -> None:
     runner = session.default_response
     await interrupt(session, reason="client_cancelled")
     await session.sink.clear()
+    if session.sink.reports_playback:
+        return  # the sink said what it cleared, and truncated the item
     await session.emit(
         {
             "type": "output_audio_buffer.cleared",

@@ -137,6 +137,9 @@ async def interrupt(session: RealtimeSession, *, reason: str = "turn_detected") 
     """Barge-in: cancel the default response and drop the audio not yet sent."""
     runner = session.default_response
     if runner is None:
+        if session.sink.reports_playback:
+            # A finished response's audio may still be playing from the sink's buffer.
+            await session.sink.clear()
         return
     runner.cancel(reason)
     await session.sink.clear()

@@ -1,0 +1,47 @@
+"""What every transport does to host a session: build its dependencies, record its end.
+
+The WebSocket consumer and a WebRTC call differ in how frames move; building a session's
+``SessionDeps`` from an admission and recording how it ended are the same for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from channels.db import DatabaseSyncToAsync
+
+from apps.conversations.services import conversation_end
+
+from . import runtime
+from .admission import Admitted
+from .session.deps import SessionDeps, SessionStore
+
+logger = logging.getLogger(__name__)
+
+
+async def session_deps(admitted: Admitted, store: SessionStore) -> SessionDeps:
+    """The engines, lookups, store and limits for an admitted session.
+
+    The engines load on first use (seconds), so that happens off the event loop.
+    """
+    engines = await asyncio.get_running_loop().run_in_executor(None, runtime.engines)
+    return SessionDeps(
+        engines=engines,
+        resolve_llm=runtime.resolve_llm,
+        resolve_voice=runtime.voice_resolver(
+            license_id=admitted.credential.license.pk, user_id=admitted.user_id
+        ),
+        store=store,
+        limits=runtime.limits(),
+        history=admitted.history,
+    )
+
+
+async def session_end_record(session_id: str, reason: str) -> None:
+    """Mark the session's conversation ended (a failure is logged: the watch ends it later)."""
+    try:
+        await DatabaseSyncToAsync(conversation_end)(conversation_id=session_id, reason=reason)
+    except Exception:
+        # The watch ends rows whose heartbeat stopped, so the slot is freed regardless.
+        logger.exception("recording the end of a session failed", extra={"session_id": session_id})

@@ -1,0 +1,1 @@
+"""WebRTC calls: SDP endpoints, peers hosting realtime sessions, the avatar video."""

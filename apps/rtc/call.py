@@ -1,0 +1,473 @@
+"""One WebRTC call: a server peer that hosts a realtime session.
+
+What the WebSocket consumer does for a socket, a ``Call`` does for a peer connection: the
+``oai-events`` data channel carries exactly the WebSocket protocol's JSON events both ways
+(metered by the same inbound budget, sent through the same bounded ``Outbox``), the
+microphone track is the session's input audio, the reply plays on an Opus track through
+``TrackAudioSink``, and, when the offer asks for video, the avatar's frames ride in the
+same call on the same media clock. The session itself does not know any of this.
+
+A call ends once, through ``end``: on hangup, when the peer closes or fails (ICE consent
+lapses within ``RTC_CONSENT_INTERVAL_S × RTC_CONSENT_FAILURES`` seconds of a closed tab),
+when the connection never comes up, at session expiry, license revocation or server
+shutdown. Ending saves the transcript and usage, records the end and closes the peer,
+which frees its ports, tracks and tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from typing import Any
+
+import aioice.ice
+import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from django.conf import settings
+
+from apps.avatar.life import Animator
+from apps.avatar.render.base import AvatarStream
+from apps.core import metrics
+from apps.core.audio import StreamResampler
+from apps.core.ids import event_id as new_event_id
+from apps.core.ids import prefixed_id
+from apps.core.tasks import fire_and_forget
+from apps.realtime.admission import Admitted, Refused
+from apps.realtime.hosting import session_deps, session_end_record
+from apps.realtime.inbound import InboundBudget, InboundLimits, Verdict
+from apps.realtime.live import LiveSession, live_sessions
+from apps.realtime.outbox import Outbox
+from apps.realtime.protocol.codec import Dialect, dump_server_event, render_server_event
+from apps.realtime.protocol.errors import ProtocolError
+from apps.realtime.session.deps import UnknownName
+from apps.realtime.session.session import RealtimeSession
+from apps.realtime.store import DatabaseStore
+
+from .ice import rtc_configuration
+from .media import AvatarVideoTrack, MediaClock, ReplyAudioTrack
+from .sdp import SdpRefused
+from .sink import TrackAudioSink
+
+logger = logging.getLogger(__name__)
+
+EVENTS_CHANNEL = "oai-events"
+INPUT_RATE = 16_000
+OUTBOX_EVENTS = 1_024
+OUTBOX_BYTES = 4 * 1024 * 1024
+# SCTP data not yet taken by the peer above which the next event waits.
+CHANNEL_BACKLOG_BYTES = 1024 * 1024
+DRAIN_TIMEOUT_S = 2.0
+# Chrome's max-message-size: a larger event could not be delivered, so it is replaced by an
+# error saying so (only conversation.item.retrieved of a long item gets there).
+MAX_CHANNEL_MESSAGE_BYTES = 256 * 1024
+
+
+@cache
+def render_executor() -> ThreadPoolExecutor:
+    """The threads that render avatar frames for this process's calls."""
+    return ThreadPoolExecutor(settings.RTC_RENDER_WORKERS, thread_name_prefix="rtc-render")
+
+
+def _tune_consent() -> None:
+    # aioice checks consent every 5 s and gives up after 6 failures: a closed tab would be
+    # noticed only after ~30 s. These module constants are read on every check.
+    aioice.ice.CONSENT_INTERVAL = settings.RTC_CONSENT_INTERVAL_S
+    aioice.ice.CONSENT_FAILURES = settings.RTC_CONSENT_FAILURES
+
+
+def _inbound_limits() -> InboundLimits:
+    return InboundLimits(
+        bytes_per_s=settings.REALTIME_INBOUND_BYTES_PER_S,
+        burst_bytes=settings.REALTIME_INBOUND_BURST_BYTES,
+        events_per_s=settings.REALTIME_INBOUND_EVENTS_PER_S,
+        burst_events=settings.REALTIME_INBOUND_BURST_EVENTS,
+        grace_s=settings.REALTIME_INBOUND_GRACE_S,
+    )
+
+
+def mono_int16(frame: Any) -> np.ndarray:
+    """Downmix a decoded audio frame (packed or planar, any channel count) to int16 mono."""
+    data = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if frame.format.is_planar:
+        planes = data.reshape(channels, -1)
+    else:
+        planes = data.reshape(-1, channels).T
+    if planes.dtype != np.int16:
+        scale = 32767.0 if planes.dtype.kind == "f" else 1.0
+        planes = np.clip(planes.astype(np.float32) * scale, -32768, 32767)
+    mono = planes[0] if channels == 1 else planes.astype(np.float32).mean(axis=0)
+    return np.asarray(mono, dtype=np.int16)
+
+
+Listener = Callable[[str], Awaitable[None]]
+"""Receives each event of the call as sent to the client (sideband observers)."""
+
+
+class Call:
+    """A peer connection and the session it carries."""
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        dialect: Dialect,
+        character: AvatarStream | None,
+        fps: int,
+        ice_user: str,
+    ) -> None:
+        _tune_consent()
+        self.id = prefixed_id("rtc")
+        self.session_id = session_id
+        self.dialect = dialect
+        self.license_id: int | None = None
+        self.pc = RTCPeerConnection(rtc_configuration(user=ice_user))
+        self.clock = MediaClock()
+        self.audio = ReplyAudioTrack(self.clock)
+        self.avatar_stream = character
+        self.animator = Animator(seed=hash(self.id) & 0xFFFF) if character else None
+        self.video: AvatarVideoTrack | None = None
+        self.fps = fps
+        self.session: RealtimeSession | None = None
+        self.store: DatabaseStore | None = None
+        self.channel: Any = None
+        self._channel_open = asyncio.Event()
+        self.budget = InboundBudget(_inbound_limits(), now_s=time.monotonic())
+        self.outbox = Outbox(
+            send=self._send_text,
+            backlog=self._channel_backlog,
+            backlog_limit=CHANNEL_BACKLOG_BYTES,
+            max_events=OUTBOX_EVENTS,
+            max_bytes=OUTBOX_BYTES,
+            stall_s=settings.REALTIME_OUTBOX_STALL_S,
+            on_stall=self._stalled,
+            on_send_failed=self._send_failed,
+        )
+        self.listeners: set[Listener] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._end_task: asyncio.Task[None] | None = None
+        self.ended = False
+        self.admitted = False
+        """Whether the session's row exists (admission passed): ending must record it."""
+        self.connected_at: float | None = None
+        self.created_at = time.monotonic()
+        self.first_video_frame_at: float | None = None
+        self.pc.on("datachannel", self._on_datachannel)
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_connection_state)
+
+    @property
+    def _log(self) -> dict[str, str]:
+        return {"session_id": self.session_id, "call_id": self.id}
+
+    # --- negotiation -----------------------------------------------------------------------
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Apply the client's offer and return our answer (ICE gathered, no trickle).
+
+        Raises:
+            SdpRefused: aiortc could not use the offer (whatever it raised).
+        """
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        except Exception as exc:  # noqa: BLE001 - aiortc's parser raises many kinds
+            raise SdpRefused(f"The SDP offer could not be used: {_describe(exc)}") from None
+        kinds = {t.kind for t in self.pc.getTransceivers()}
+        if "audio" not in kinds:
+            raise SdpRefused("The SDP offer has no usable audio section.")
+        self.pc.addTrack(self.audio)
+        if "video" in kinds and self.avatar_stream is not None and self.animator is not None:
+            self.video = AvatarVideoTrack(
+                self.clock,
+                self.animator,
+                self.avatar_stream,
+                fps=self.fps,
+                executor=render_executor(),
+                on_frame=self._on_video_frame,
+            )
+            self.pc.addTrack(self.video)
+        try:
+            answer = await self.pc.createAnswer()
+            await self.pc.setLocalDescription(answer)
+        except Exception as exc:  # noqa: BLE001 - e.g. no codec in common
+            raise SdpRefused(f"No answer is possible for this offer: {_describe(exc)}") from None
+        return self.pc.localDescription.sdp
+
+    # --- the session -------------------------------------------------------------------------
+
+    async def start(self, admitted: Admitted) -> None:
+        """Build the session and announce it (``session.created`` waits for the channel).
+
+        Raises:
+            Refused: The model or voice cannot be used by this key.
+        """
+        self.license_id = admitted.credential.license.pk
+        store = DatabaseStore(self.session_id)
+        try:
+            deps = await session_deps(admitted, store)
+            session = RealtimeSession(
+                session_id=self.session_id,
+                config=admitted.config,
+                deps=deps,
+                send=self._enqueue,
+                close=self._close_from_session,
+                sink_factory=lambda s: TrackAudioSink(s, self.audio, self.animator),
+                dialect=self.dialect,
+            )
+        except UnknownName as exc:
+            raise Refused(str(exc), "model_not_found") from None
+        self.session = session
+        self.store = store
+        store.start()
+        metrics.session_opened("webrtc")
+        self.outbox.start()
+        live_sessions().register(
+            LiveSession(
+                session_id=self.session_id,
+                license_id=self.license_id,
+                transport="webrtc",
+                end=self._end_from_watch,
+            )
+        )
+        try:
+            await session.start()
+        except UnknownName as exc:
+            await self.end("error", None)
+            raise Refused(str(exc), "invalid_value") from None
+        self._spawn(self._connect_deadline(), name="connect-deadline")
+        logger.info("webrtc call started", extra={**self._log, "dialect": self.dialect})
+
+    def _render(self, event: dict[str, Any]) -> str | None:
+        rendered = render_server_event(
+            event,
+            dialect=self.dialect,
+            session_id=self.session_id,
+            expires_at=self.session.expires_at if self.session else 0,
+        )
+        return None if rendered is None else dump_server_event(rendered)
+
+    async def _enqueue(self, event: dict[str, Any]) -> None:
+        """The session's ``send``: render, drive the avatar's mode, queue for the channel."""
+        kind = event.get("type")
+        if self.animator is not None:
+            if kind == "input_audio_buffer.speech_started":
+                self.animator.listen()
+            elif kind == "input_audio_buffer.speech_stopped":
+                self.animator.think()
+        if self.outbox.closed:
+            return
+        if kind == "conversation.item.retrieved":
+            loop = asyncio.get_running_loop()
+            text = await loop.run_in_executor(None, self._render, event)
+        else:
+            text = self._render(event)
+        if text is None:
+            return
+        for listener in list(self.listeners):
+            await listener(text)
+        await self.outbox.put(text)
+
+    async def _send_text(self, text: str) -> None:
+        await self._channel_open.wait()
+        if self.outbox.closed or self.channel is None or self.channel.readyState != "open":
+            return
+        if len(text) > MAX_CHANNEL_MESSAGE_BYTES:
+            error = {
+                "type": "error",
+                "event_id": new_event_id(),
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "event_too_large",
+                    "message": (
+                        f"An event of {len(text)} bytes cannot go over the data channel "
+                        f"(limit {MAX_CHANNEL_MESSAGE_BYTES}); retrieve long items over a "
+                        "WebSocket instead."
+                    ),
+                    "param": None,
+                    "event_id": None,
+                },
+            }
+            text = dump_server_event(error)
+        self.channel.send(text)
+
+    def _channel_backlog(self) -> int | None:
+        channel = self.channel
+        return None if channel is None else int(channel.bufferedAmount)
+
+    def _stalled(self) -> None:
+        logger.warning("peer stopped reading events; ending the call", extra=self._log)
+        fire_and_forget(self.end("client_not_reading", None), name=f"end:{self.id}")
+
+    def _send_failed(self) -> None:
+        logger.info("event send failed; peer gone", extra=self._log)
+
+    async def receive(self, text: str | bytes) -> None:
+        """One client event (from the data channel or a sideband socket)."""
+        session = self.session
+        if session is None or self.ended:
+            return
+        verdict = self.budget.admit(len(text), now_s=time.monotonic())
+        if verdict is Verdict.CLOSE:
+            error = ProtocolError(
+                "You are sending events faster than this session can take; the call was closed.",
+                None,
+                "rate_limit_exceeded",
+                type="requests",
+            )
+            fire_and_forget(self.end("client_flooding", error), name=f"end:{self.id}")
+            return
+        if verdict is not Verdict.ACCEPT:
+            metrics.inbound_dropped()
+            if verdict is Verdict.DROP_AND_TELL:
+                await session.error(
+                    ProtocolError(
+                        "You are sending events faster than this session can take; events "
+                        "over it are dropped.",
+                        None,
+                        "rate_limit_exceeded",
+                        type="requests",
+                    )
+                )
+            return
+        if isinstance(text, bytes):
+            await session.receive_audio(text)
+        else:
+            await session.receive_text(text)
+
+    # --- peer events -------------------------------------------------------------------------
+
+    def _on_datachannel(self, channel: Any) -> None:
+        if channel.label != EVENTS_CHANNEL or self.channel is not None:
+            logger.info("ignoring a data channel", extra={**self._log, "label": channel.label})
+            return
+        self.channel = channel
+
+        def on_message(message: str | bytes) -> None:
+            self._spawn(self.receive(message), name="event-in")
+
+        def on_open() -> None:
+            self._channel_open.set()
+
+        channel.on("message", on_message)
+        channel.on("open", on_open)
+        channel.on("close", lambda: self._spawn(self.end("client_closed", None), name="close"))
+        if channel.readyState == "open":
+            self._channel_open.set()
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio":
+            self._spawn(self._read_microphone(track), name="microphone")
+        else:
+            # A client's camera is not used: read and drop it so it does not pile up.
+            self._spawn(self._drain_track(track), name="drain-track")
+
+    async def _read_microphone(self, track: MediaStreamTrack) -> None:
+        resampler: StreamResampler | None = None
+        rate = 0
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            session = self.session
+            if session is None or session.closed:
+                continue
+            if frame.sample_rate != rate:
+                rate = frame.sample_rate
+                resampler = StreamResampler(rate, INPUT_RATE)
+            assert resampler is not None
+            session.input.append_pcm(resampler.push(mono_int16(frame)))
+
+    async def _drain_track(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                await track.recv()
+            except MediaStreamError:
+                return
+
+    def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        logger.info("peer connection state", extra={**self._log, "state": state})
+        if state == "connected" and self.connected_at is None:
+            self.connected_at = time.monotonic()
+        elif state in ("failed", "closed"):
+            self._spawn(self.end("client_closed", None), name="peer-gone")
+
+    def _on_video_frame(self, t_ms: float) -> None:
+        if self.first_video_frame_at is None:
+            self.first_video_frame_at = time.monotonic()
+
+    async def _connect_deadline(self) -> None:
+        await asyncio.sleep(settings.RTC_CONNECT_TIMEOUT_S)
+        if self.connected_at is None or not self._channel_open.is_set():
+            logger.info("call never connected; ending it", extra=self._log)
+            await self.end("client_closed", None)
+
+    def _spawn(self, coro: Awaitable[Any], *, name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"{name}:{self.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("call task failed", exc_info=task.exception(), extra=self._log)
+
+    # --- ending ------------------------------------------------------------------------------
+
+    async def _close_from_session(self, code: int, reason: str) -> None:
+        await self.end(reason, None)
+
+    async def _end_from_watch(self, reason: str, close_code: int, error: ProtocolError) -> None:
+        await self.end(reason, error)
+
+    async def end(self, reason: str, error: ProtocolError | None) -> None:
+        """End the call once (in its own task, so a caller's cancellation cannot cut it)."""
+        if self._end_task is None:
+            self._end_task = asyncio.ensure_future(self._end(reason, error))
+        await asyncio.shield(self._end_task)
+
+    async def _end(self, reason: str, error: ProtocolError | None) -> None:
+        self.ended = True
+        session = self.session
+        if session is not None:
+            if error is not None and self.outbox.running:
+                await session.emit(
+                    {"type": "error", "error": {**error.as_dict(), "event_id": None}}
+                )
+            await session.shutdown(reason=reason)
+            await self.outbox.drain(DRAIN_TIMEOUT_S)
+        self.outbox.closed = True
+        if self.store is not None:
+            await self.store.close()
+        self.audio.stop()
+        if self.video is not None:
+            self.video.stop()
+        await self.pc.close()
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
+        from .registry import calls  # the registry imports this module
+
+        calls().remove(self)
+        if session is not None:
+            live_sessions().unregister(self.session_id)
+            await session_end_record(self.session_id, session.end_reason or reason)
+            metrics.session_closed("webrtc", session.end_reason or reason)
+        elif self.admitted:
+            # Admitted (its row exists) but the offer or the session failed before it began.
+            await session_end_record(self.session_id, "error")
+        logger.info("webrtc call ended", extra={**self._log, "reason": reason})
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,254 @@
+"""A call's outgoing media: the reply's audio track and the avatar's video track, one clock.
+
+Both tracks stamp their frames from one ``MediaClock`` (milliseconds since the call's media
+started): audio sample ``n`` is due at ``n / 48`` ms, the video frame for ``t`` ms shows
+the avatar's state at ``t``. Each ``recv`` returns when its frame is due, so aiortc sends
+in real time, and its RTCP sender reports map both streams' RTP time to the same wall
+clock: the browser lines them up, and a mouth placed at the audio's media time moves with
+what is heard.
+
+``ReplyAudioTrack`` holds the reply's samples in a bounded buffer (the sink waits for room,
+so a response can run at most ``lead`` ahead of what is played) and plays silence when
+there is none. It knows what was played of each tagged part, which is what barge-in
+truncates to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from apps.avatar.life import Animator
+from apps.avatar.render.base import AvatarStream, I420Frame
+
+AUDIO_RATE = 48_000
+FRAME_MS = 20
+FRAME_SAMPLES = AUDIO_RATE * FRAME_MS // 1000
+_AUDIO_TIME_BASE = fractions.Fraction(1, AUDIO_RATE)
+VIDEO_CLOCK_HZ = 90_000
+_VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_HZ)
+# A video frame later than this many frame periods is skipped rather than sent late.
+VIDEO_MAX_LATE_FRAMES = 2
+_SILENCE = np.zeros(FRAME_SAMPLES, np.int16)
+
+
+class MediaClock:
+    """Milliseconds since the call's media started (the first track to ask starts it)."""
+
+    def __init__(self) -> None:
+        self._t0: float | None = None
+
+    def start(self) -> float:
+        """Start the clock if nobody has; return its origin (``time.monotonic``)."""
+        if self._t0 is None:
+            self._t0 = time.monotonic()
+        return self._t0
+
+    @property
+    def started(self) -> bool:
+        """Whether a track has started the clock."""
+        return self._t0 is not None
+
+    def now_ms(self) -> float:
+        """Media time now (0 before the clock starts)."""
+        return 0.0 if self._t0 is None else (time.monotonic() - self._t0) * 1000.0
+
+
+@dataclass(slots=True)
+class _Segment:
+    samples: np.ndarray
+    tag: Hashable
+    offset: int = 0
+
+
+PlayedCallback = Callable[[Hashable, int], None]
+"""Called as a tagged part's samples are played: ``(tag, samples played in this frame)``."""
+
+
+class ReplyAudioTrack(MediaStreamTrack):
+    """The reply audio: 20 ms mono frames at 48 kHz, silence when nothing is queued.
+
+    Overflow policy: ``push`` never refuses, so the buffer is bounded by its single
+    producer, the sink, which waits in ``wait_for_room`` until less than its lead is
+    queued before pushing the next slice.
+    """
+
+    kind = "audio"
+
+    def __init__(self, clock: MediaClock, on_played: PlayedCallback | None = None) -> None:
+        super().__init__()
+        self.clock = clock
+        self.on_played = on_played
+        self._segments: deque[_Segment] = deque()
+        self._queued = 0
+        self._next_frame: int | None = None
+        self._room = asyncio.Event()
+        self._room.set()
+
+    # --- the producer side (the sink) ------------------------------------------------------
+
+    @property
+    def queued_ms(self) -> float:
+        """Audio waiting to be played."""
+        return 1000.0 * self._queued / AUDIO_RATE
+
+    def next_play_ms(self) -> float:
+        """Media time at which a sample pushed now starts to play."""
+        if self._next_frame is None:
+            # Not started yet: the first frame goes out when the connection is up.
+            start_ms = self.clock.now_ms()
+        else:
+            start_ms = max(self._next_frame * FRAME_MS, self.clock.now_ms())
+        return start_ms + self.queued_ms
+
+    async def wait_for_room(self, lead_ms: float) -> None:
+        """Return once less than ``lead_ms`` of audio is queued."""
+        while self.queued_ms >= lead_ms and self.readyState == "live":
+            self._room.clear()
+            await self._room.wait()
+
+    def push(self, samples: np.ndarray, tag: Hashable) -> float:
+        """Queue int16 mono 48 kHz samples; returns the media time they start playing."""
+        start_ms = self.next_play_ms()
+        if len(samples):
+            self._segments.append(_Segment(samples, tag))
+            self._queued += len(samples)
+        return start_ms
+
+    def clear(self) -> dict[Hashable, int]:
+        """Drop everything queued; returns the samples dropped per tag."""
+        dropped: dict[Hashable, int] = {}
+        for segment in self._segments:
+            left = len(segment.samples) - segment.offset
+            dropped[segment.tag] = dropped.get(segment.tag, 0) + left
+        self._segments.clear()
+        self._queued = 0
+        self._room.set()
+        return dropped
+
+    def holds(self, tag: Hashable) -> bool:
+        """Whether samples of ``tag`` are still queued."""
+        return any(segment.tag == tag for segment in self._segments)
+
+    # --- the consumer side (aiortc's sender) -----------------------------------------------
+
+    def _take(self) -> np.ndarray:
+        if not self._queued:
+            return _SILENCE
+        out = np.empty(FRAME_SAMPLES, np.int16)
+        filled = 0
+        while filled < FRAME_SAMPLES and self._segments:
+            segment = self._segments[0]
+            n = min(FRAME_SAMPLES - filled, len(segment.samples) - segment.offset)
+            out[filled : filled + n] = segment.samples[segment.offset : segment.offset + n]
+            segment.offset += n
+            filled += n
+            self._queued -= n
+            if segment.offset >= len(segment.samples):
+                self._segments.popleft()
+            if self.on_played is not None:
+                self.on_played(segment.tag, n)
+        out[filled:] = 0
+        self._room.set()
+        return out
+
+    async def recv(self) -> av.AudioFrame:
+        """The next 20 ms frame, when it is due on the media clock."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        t0 = self.clock.start()
+        if self._next_frame is None:
+            # Frame numbers count from the clock's origin, so audio and video share it.
+            self._next_frame = int((time.monotonic() - t0) * 1000.0 // FRAME_MS)
+        index = self._next_frame
+        wait_s = t0 + index * FRAME_MS / 1000.0 - time.monotonic()
+        if wait_s > 0:
+            await asyncio.sleep(wait_s)
+        if self.readyState != "live":
+            raise MediaStreamError
+        self._next_frame = index + 1
+        samples = self._take()
+        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        frame.planes[0].update(samples.tobytes())
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = index * FRAME_SAMPLES
+        frame.time_base = _AUDIO_TIME_BASE
+        return frame
+
+    def stop(self) -> None:
+        """End the track (the call ends); a producer waiting for room is released."""
+        super().stop()
+        self._room.set()
+
+
+def i420_to_video_frame(image: I420Frame) -> av.VideoFrame:
+    """Wrap I420 planes as a ``yuv420p`` frame for the encoder (one copy, no conversion)."""
+    height, width = image.y.shape
+    packed = np.concatenate([image.y.ravel(), image.u.ravel(), image.v.ravel()])
+    return av.VideoFrame.from_ndarray(packed.reshape(height * 3 // 2, width), format="yuv420p")
+
+
+class AvatarVideoTrack(MediaStreamTrack):
+    """The avatar at ``fps``, each frame rendered for its time on the media clock.
+
+    Rendering runs in ``executor`` (never on the event loop); a frame that would go out more
+    than ``VIDEO_MAX_LATE_FRAMES`` periods late is skipped (video may drop, audio may not).
+    """
+
+    kind = "video"
+
+    def __init__(
+        self,
+        clock: MediaClock,
+        animator: Animator,
+        stream: AvatarStream,
+        *,
+        fps: int,
+        executor: Executor,
+        on_frame: Callable[[float], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.clock = clock
+        self.animator = animator
+        self.stream = stream
+        self.fps = fps
+        self.executor = executor
+        self.on_frame = on_frame
+        self._next_frame: int | None = None
+
+    def _render(self, t_ms: float) -> av.VideoFrame:
+        return i420_to_video_frame(self.stream.render(self.animator.state(t_ms)))
+
+    async def recv(self) -> av.VideoFrame:
+        """The next frame, when it is due on the media clock."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        t0 = self.clock.start()
+        period_s = 1.0 / self.fps
+        due = int((time.monotonic() - t0) / period_s)
+        if self._next_frame is None or due - self._next_frame > VIDEO_MAX_LATE_FRAMES:
+            self._next_frame = due
+        index = self._next_frame
+        wait_s = t0 + index * period_s - time.monotonic()
+        if wait_s > 0:
+            await asyncio.sleep(wait_s)
+        if self.readyState != "live":
+            raise MediaStreamError
+        self._next_frame = index + 1
+        t_ms = index * 1000.0 / self.fps
+        loop = asyncio.get_running_loop()
+        frame = await loop.run_in_executor(self.executor, self._render, t_ms)
+        frame.pts = round(t_ms * VIDEO_CLOCK_HZ / 1000.0)
+        frame.time_base = _VIDEO_TIME_BASE
+        if self.on_frame is not None:
+            self.on_frame(t_ms)
+        return frame
