@@ -8,6 +8,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import re_path
 
 from apps.realtime.routing import websocket_urlpatterns as realtime_urlpatterns
+from apps.rtc.routing import websocket_urlpatterns as rtc_urlpatterns
 
 
 class UnknownPathConsumer(AsyncWebsocketConsumer):
@@ -25,6 +26,8 @@ class UnknownPathConsumer(AsyncWebsocketConsumer):
 
 
 websocket_urlpatterns = [
+    # rtc first: it claims /v1/realtime?call_id=… (sideband) before the realtime consumer.
+    *rtc_urlpatterns,
     *realtime_urlpatterns,
     re_path(r"^.*$", UnknownPathConsumer.as_asgi()),
 ]

@@ -179,6 +179,26 @@ def _user_id(hs: Handshake, credential: Credential) -> str:
     return secret.user_id
 
 
+def credential_check(hs: Handshake) -> Credential:
+    """The host, key and origin rules every realtime edge applies (no session is created).
+
+    Runs in a worker thread (it uses the ORM).
+
+    Raises:
+        Refused: Unknown host, missing or invalid key, or a browser origin the key does
+            not allow.
+    """
+    if not host_allowed(hs.host):
+        raise Refused(f"Host '{(hs.host or '')[:100]}' is not served here.", "host_not_allowed")
+    credential = _authenticate(hs)
+    # Browsers send Origin and can be made to connect by any page (CSWSH): a credential a
+    # browser carries is honoured only from this site or the license's allowed origins.
+    if hs.origin and (hs.key_from_browser or credential.kind == "client_secret"):
+        if not (_same_origin(hs.origin, hs.host) or credential.license.origin_allowed(hs.origin)):
+            raise Refused(f"Origin {hs.origin} is not allowed for this key.", "origin_not_allowed")
+    return credential
+
+
 def realtime_admit(hs: Handshake, *, session_id: str, transport: str, worker_id: str) -> Admitted:
     """Authenticate a connection, apply the license's limits and create the session's row.
 
@@ -188,15 +208,8 @@ def realtime_admit(hs: Handshake, *, session_id: str, transport: str, worker_id:
     Raises:
         Refused: The connection must be refused; the message and code say why.
     """
-    if not host_allowed(hs.host):
-        raise Refused(f"Host '{(hs.host or '')[:100]}' is not served here.", "host_not_allowed")
-    credential = _authenticate(hs)
+    credential = credential_check(hs)
     license = credential.license
-    # Browsers send Origin and can be made to connect by any page (CSWSH): a credential a
-    # browser carries is honoured only from this site or the license's allowed origins.
-    if hs.origin and (hs.key_from_browser or credential.kind == "client_secret"):
-        if not (_same_origin(hs.origin, hs.host) or license.origin_allowed(hs.origin)):
-            raise Refused(f"Origin {hs.origin} is not allowed for this key.", "origin_not_allowed")
     user_id = _user_id(hs, credential)
     if credential.client_secret is not None:
         config = dict(credential.client_secret.session_config)

@@ -54,6 +54,8 @@ RENDER_OFF_LOOP = frozenset({"conversation.item.retrieved"})
 # Events at least this long (an item's minutes of audio) are encoded off the loop and sent
 # in fragments (apps/realtime/flow.py).
 SEND_IN_PIECES_CHARS = 1024 * 1024
+# Routed /iwebrtc signaling messages that may wait for this session's avatar links.
+AVATAR_SIGNALS = 32
 # How long a finished session may take to flush its last events to the socket.
 DRAIN_TIMEOUT_S = 2.0
 # A client over its inbound budget is not read from for at least this long.
@@ -124,10 +126,64 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         queues every session behind every other. Every ORM call here goes through
         ``DatabaseSyncToAsync``, which cleans up around itself, so nothing is lost.
         """
+        if str(message.get("type", "")).startswith("avatar."):
+            self._avatar_signal(message)
+            return
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    # --- the avatar's video on a peer of its own (NavTalk /iwebrtc) ---------------------------
+
+    @property
+    def session_group(self) -> str:
+        """The channel-layer group reaching this session from any worker."""
+        return f"rt.session.{self.session_id}"
+
+    def _avatar_signal(self, message: dict[str, Any]) -> None:
+        """Queue routed ``/iwebrtc`` signaling for this session's avatar links.
+
+        Overflow policy: at most ``AVATAR_SIGNALS`` messages wait (signaling is a handful
+        per page); more are dropped with a warning, and the page's own timeout reports it.
+        Handled in order by one task, never in ``dispatch``: preparing a character and
+        gathering an offer take a while, and the socket's frames must not wait for them.
+        """
+        if self.session is None or self.closed:
+            return
+        if self._avatar_queue is None:
+            self._avatar_queue = asyncio.Queue(maxsize=AVATAR_SIGNALS)
+            self._avatar_task = asyncio.ensure_future(self._avatar_worker())
+        try:
+            self._avatar_queue.put_nowait(message)
+        except asyncio.QueueFull:
+            logger.warning("avatar signaling queue full; message dropped", extra=self._log)
+
+    async def _avatar_worker(self) -> None:
+        from apps.rtc.avatar_link import AvatarLinks  # the rtc app builds on this one
+        from apps.rtc.call import render_executor
+        from apps.rtc.services import avatar_stream_prepare
+
+        assert self._avatar_queue is not None and self.session is not None
+        sink = self.session.sink
+        assert isinstance(sink, WebSocketAudioSink)
+        layer = self.channel_layer
+        self.avatar_links = AvatarLinks(
+            session_id=self.session_id,
+            license_id=self.license_id,
+            character_id=self.character_id,
+            observers=sink.observers,
+            reply=layer.send,
+            fps=settings.AVATAR_FPS,
+            executor=render_executor(),
+            prepare=avatar_stream_prepare,
+        )
+        while True:
+            message = await self._avatar_queue.get()
+            try:
+                await self.avatar_links.handle(message)
+            except Exception:
+                logger.exception("avatar signaling failed", extra=self._log)
 
     async def connect(self) -> None:
         """Admit, then accept and start the session (or refuse with an error event)."""
@@ -138,6 +194,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self._end_task: asyncio.Task[None] | None = None
         self.budget = InboundBudget(_inbound_limits(), now_s=time.monotonic())
         self.flow = SocketFlow(self.base_send)
+        self.license_id = 0
+        self.character_id: int | None = None
+        self._avatar_queue: asyncio.Queue[dict[str, Any]] | None = None
+        self._avatar_task: asyncio.Task[None] | None = None
+        self.avatar_links: Any = None
         self.outbox = Outbox(
             send=self._send_text,
             backlog=self.flow.send_backlog_bytes,
@@ -216,6 +277,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.store = store
         store.start()
         self.outbox.start()
+        self.license_id = admitted.credential.license.pk
+        self.character_id = admitted.character_id
+        if self.channel_layer is not None:
+            try:
+                await self.channel_layer.group_add(self.session_group, self.channel_name)
+            except Exception:  # noqa: BLE001 - the session works without routed signaling
+                logger.warning("joining the session group failed", extra=self._log)
         live_sessions().register(
             LiveSession(
                 session_id=self.session_id,
@@ -422,6 +490,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         # Stop the session first: a response in flight ends cancelled, its partial item is
         # queued for saving and its response.done joins the outbox, which is then flushed.
         await session.shutdown(reason=reason)
+        await self._avatar_end()
         if reason == "client_flooding":
             self.flow.discard_inbound()
         else:
@@ -439,6 +508,18 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 await self.close(code=close_code, reason=reason)
             except Exception:  # noqa: BLE001 - the client may be gone already
                 logger.info("close failed; client gone", extra=self._log)
+
+    async def _avatar_end(self) -> None:
+        if self._avatar_task is not None:
+            self._avatar_task.cancel()
+            await asyncio.gather(self._avatar_task, return_exceptions=True)
+        if self.avatar_links is not None:
+            await self.avatar_links.close()
+        if self.channel_layer is not None:
+            try:
+                await self.channel_layer.group_discard(self.session_group, self.channel_name)
+            except Exception:  # noqa: BLE001 - the layer (Redis) may be down; groups expire
+                logger.info("leaving the session group failed", extra=self._log)
 
     async def _send_quietly(self, event: dict[str, Any]) -> None:
         try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
@@ -28,6 +28,7 @@ import aioice.ice
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from apps.avatar.life import Animator
@@ -51,6 +52,7 @@ from apps.realtime.store import DatabaseStore
 from .ice import rtc_configuration
 from .media import AvatarVideoTrack, MediaClock, ReplyAudioTrack
 from .sdp import SdpRefused
+from .sideband import call_group
 from .sink import TrackAudioSink
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ DRAIN_TIMEOUT_S = 2.0
 # Chrome's max-message-size: a larger event could not be delivered, so it is replaced by an
 # error saying so (only conversation.item.retrieved of a long item gets there).
 MAX_CHANNEL_MESSAGE_BYTES = 256 * 1024
+# Sideband connections one call takes at once.
+MAX_SIDEBANDS = 4
 
 
 @cache
@@ -103,10 +107,6 @@ def mono_int16(frame: Any) -> np.ndarray:
         planes = np.clip(planes.astype(np.float32) * scale, -32768, 32767)
     mono = planes[0] if channels == 1 else planes.astype(np.float32).mean(axis=0)
     return np.asarray(mono, dtype=np.int16)
-
-
-Listener = Callable[[str], Awaitable[None]]
-"""Receives each event of the call as sent to the client (sideband observers)."""
 
 
 class Call:
@@ -148,7 +148,9 @@ class Call:
             on_stall=self._stalled,
             on_send_failed=self._send_failed,
         )
-        self.listeners: set[Listener] = set()
+        self.observers: set[str] = set()
+        """Channel names of attached sideband connections (any worker)."""
+        self.control_channel: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._end_task: asyncio.Task[None] | None = None
         self.ended = False
@@ -240,6 +242,7 @@ class Call:
             await self.end("error", None)
             raise Refused(str(exc), "invalid_value") from None
         self._spawn(self._connect_deadline(), name="connect-deadline")
+        await self._join_control()
         logger.info("webrtc call started", extra={**self._log, "dialect": self.dialect})
 
     def _render(self, event: dict[str, Any]) -> str | None:
@@ -268,8 +271,8 @@ class Call:
             text = self._render(event)
         if text is None:
             return
-        for listener in list(self.listeners):
-            await listener(text)
+        if self.observers:
+            await self._tell_observers({"type": "sideband.event", "event": event})
         await self.outbox.put(text)
 
     async def _send_text(self, text: str) -> None:
@@ -338,6 +341,87 @@ class Call:
             await session.receive_audio(text)
         else:
             await session.receive_text(text)
+
+    # --- sideband control (over the channel layer, from any worker) -------------------------
+
+    async def _join_control(self) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            self.control_channel = await layer.new_channel()
+            await layer.group_add(call_group(self.id), self.control_channel)
+        except Exception:  # noqa: BLE001 - the call works without sideband control
+            logger.warning("joining the call's control group failed", extra=self._log)
+            self.control_channel = None
+            return
+        self._spawn(self._control(layer, self.control_channel), name="control")
+
+    async def _control(self, layer: Any, channel: str) -> None:
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a layer hiccup (Redis restarting)
+                logger.warning("reading the call's control channel failed", extra=self._log)
+                await asyncio.sleep(1.0)
+                continue
+            await self._on_control(layer, message)
+
+    async def _on_control(self, layer: Any, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        reply_to = message.get("reply_to")
+        if kind == "sideband.attach" and isinstance(reply_to, str):
+            if message.get("license_id") != self.license_id or self.session is None:
+                return  # another license's call: the same silence as no call at all
+            if len(self.observers) >= MAX_SIDEBANDS:
+                return
+            self.observers.add(reply_to)
+            session = self.session
+            await layer.send(
+                reply_to,
+                {
+                    "type": "sideband.attached",
+                    "call_channel": self.control_channel,
+                    "session_id": self.session_id,
+                    "expires_at": session.expires_at,
+                    "created": {
+                        "type": "session.created",
+                        "event_id": new_event_id(),
+                        "session": session.config,
+                    },
+                },
+            )
+        elif kind == "sideband.detach" and isinstance(reply_to, str):
+            self.observers.discard(reply_to)
+        elif kind == "sideband.client_event" and isinstance(message.get("text"), str):
+            await self.receive(message["text"])
+
+    async def _tell_observers(self, message: dict[str, Any]) -> None:
+        """Send to every attached sideband connection.
+
+        Overflow policy: a connection whose channel is full (it stopped reading) is
+        detached and loses the events; the call itself never waits for it.
+        """
+        layer = get_channel_layer()
+        for observer in list(self.observers):
+            try:
+                await layer.send(observer, message)
+            except Exception:  # noqa: BLE001 - ChannelFull, or the layer is down
+                logger.warning("sideband connection not keeping up; detached", extra=self._log)
+                self.observers.discard(observer)
+
+    async def _leave_control(self) -> None:
+        if self.control_channel is None:
+            return
+        layer = get_channel_layer()
+        await self._tell_observers({"type": "sideband.ended"})
+        self.observers.clear()
+        try:
+            await layer.group_discard(call_group(self.id), self.control_channel)
+        except Exception:  # noqa: BLE001 - groups expire on their own
+            logger.info("leaving the call's control group failed", extra=self._log)
 
     # --- peer events -------------------------------------------------------------------------
 
@@ -444,6 +528,7 @@ class Call:
             await session.shutdown(reason=reason)
             await self.outbox.drain(DRAIN_TIMEOUT_S)
         self.outbox.closed = True
+        await self._leave_control()
         if self.store is not None:
             await self.store.close()
         self.audio.stop()

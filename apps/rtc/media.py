@@ -62,6 +62,10 @@ class MediaClock:
         """Media time now (0 before the clock starts)."""
         return 0.0 if self._t0 is None else (time.monotonic() - self._t0) * 1000.0
 
+    def ms_at(self, at_s: float) -> float:
+        """Media time at ``at_s`` (a ``time.monotonic()`` value); starts the clock if needed."""
+        return (at_s - self.start()) * 1000.0
+
 
 @dataclass(slots=True)
 class _Segment:

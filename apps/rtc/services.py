@@ -61,6 +61,11 @@ def _avatar_stream(character_id: int | None) -> AvatarStream:
     return get_renderer().stream(spec, width=size, height=size)
 
 
+async def avatar_stream_prepare(character_id: int | None) -> AvatarStream:
+    """The character's avatar stream, prepared off the event loop (database + renderer)."""
+    return await DatabaseSyncToAsync(_avatar_stream, thread_sensitive=False)(character_id)
+
+
 async def call_open(request: CallRequest) -> tuple[Call, str]:
     """Admit the caller, answer the offer and start the call's session.
 
@@ -94,8 +99,7 @@ async def call_open(request: CallRequest) -> tuple[Call, str]:
         try:
             # Off the loop: a database read, and the renderer's first preparation of a
             # character takes a while (it is cached for the calls after).
-            prepare = DatabaseSyncToAsync(_avatar_stream, thread_sensitive=False)
-            stream = await prepare(admitted.character_id)
+            stream = await avatar_stream_prepare(admitted.character_id)
         except Exception:
             logger.exception("preparing the avatar failed; the call goes on without video")
     call = Call(

@@ -44,10 +44,13 @@ if os.environ.get("TEST_SERVER_DATABASE_URL"):
 
     DATABASES = {"default": dj_database_url.parse(os.environ["TEST_SERVER_DATABASE_URL"])}
 
-CHANNEL_LAYERS = {
-    "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 100}}
-}
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if not (os.environ.get("TEST_SERVER_VAR_DIR") and REDIS_URL):  # noqa: F405
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 100}}
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# else: server processes of a scale-out test given REDIS_URL share Redis (base.py's layer
+# and cache), as several workers of one deployment do.
 
 AGENT_PROVIDERS = {
     "scripted": {

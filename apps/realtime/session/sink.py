@@ -15,7 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -99,14 +99,33 @@ def encode_slices(
     return slices
 
 
+class PlaybackObserver(Protocol):
+    """Follows what a sink plays (an avatar's video shown next to the client's audio)."""
+
+    def played(
+        self, samples: np.ndarray, sample_rate: int, phonemes: Sequence[Phoneme], at_s: float
+    ) -> None:
+        """``samples`` start playing at ``at_s`` (``time.monotonic()``)."""
+
+    def cleared(self) -> None:
+        """Playback was cut off (barge-in, ``output_audio_buffer.clear``)."""
+
+
 class WebSocketAudioSink(AudioSink):
-    """Sends audio as ``response.output_audio.delta`` events, paced against a clock."""
+    """Sends audio as ``response.output_audio.delta`` events, paced against a clock.
+
+    The client plays each part's deltas back to back from the first one, so a part's audio
+    starts playing at the pace clock's time for its first sample (plus the network's and
+    the player's constant delay): that is what ``observers`` are told, with the part's
+    phoneme timings.
+    """
 
     def __init__(self, session: RealtimeSession) -> None:
         self.session = session
         self._t0: float | None = None
         self._sent_ms = 0.0
         self._generation = 0
+        self.observers: list[PlaybackObserver] = []
 
     async def _pace(self) -> None:
         lead_ms = self.session.deps.limits.audio_lead_ms
@@ -133,10 +152,17 @@ class WebSocketAudioSink(AudioSink):
         slices = await engines.run(
             engines.audio_executor, encode_slices, samples, sample_rate, target
         )
+        first = True
         for ms, data in slices:
             if generation != self._generation:
                 return
             await self._pace()
+            if first:
+                first = False
+                assert self._t0 is not None
+                at_s = self._t0 + self._sent_ms / 1000.0
+                for observer in self.observers:
+                    observer.played(samples, sample_rate, phonemes, at_s)
             if data:
                 await self._delta(target, data)
             self._sent_ms += ms
@@ -171,3 +197,5 @@ class WebSocketAudioSink(AudioSink):
         self._generation += 1
         self._t0 = None
         self._sent_ms = 0.0
+        for observer in self.observers:
+            observer.cleared()
