@@ -27,7 +27,7 @@ from apps.avatar.lipsync import VisemeTrack, poses_from_audio
 from apps.avatar.render.base import AvatarStream
 
 from .ice import rtc_configuration
-from .media import AvatarVideoTrack, MediaClock
+from .media import AvatarVideoTrack, MediaClock, negotiated_vp8
 from .sdp import SdpRefused, candidate_check
 
 if TYPE_CHECKING:
@@ -111,6 +111,8 @@ class AvatarLink:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         except Exception as exc:  # noqa: BLE001 - aiortc raises many kinds
             raise SdpRefused(f"The SDP answer could not be used: {_describe(exc)}") from None
+        if negotiated_vp8(self.pc, self.video):
+            self.video.encode_vp8()
 
     async def add_candidate(self, data: Any) -> None:
         """Add a trickled browser candidate (an empty one marks the end; ignored).

@@ -50,7 +50,7 @@ from apps.realtime.session.session import RealtimeSession
 from apps.realtime.store import DatabaseStore
 
 from .ice import rtc_configuration
-from .media import AvatarVideoTrack, MediaClock, ReplyAudioTrack
+from .media import AvatarVideoTrack, MediaClock, ReplyAudioTrack, negotiated_vp8
 from .sdp import SdpRefused
 from .sideband import call_group
 from .sink import TrackAudioSink
@@ -105,8 +105,13 @@ def mono_int16(frame: Any) -> np.ndarray:
     if planes.dtype != np.int16:
         scale = 32767.0 if planes.dtype.kind == "f" else 1.0
         planes = np.clip(planes.astype(np.float32) * scale, -32768, 32767)
-    mono = planes[0] if channels == 1 else planes.astype(np.float32).mean(axis=0)
-    return np.asarray(mono, dtype=np.int16)
+    if channels == 1:
+        return np.asarray(planes[0], dtype=np.int16)
+    # Integer sum then divide: a float mean was a tenth of a call's CPU at 50 frames/s.
+    total = planes[0].astype(np.int32)
+    for plane in planes[1:]:
+        total += plane
+    return (total // channels).astype(np.int16)
 
 
 class Call:
@@ -198,6 +203,16 @@ class Call:
             await self.pc.setLocalDescription(answer)
         except Exception as exc:  # noqa: BLE001 - e.g. no codec in common
             raise SdpRefused(f"No answer is possible for this offer: {_describe(exc)}") from None
+        if self.video is not None and negotiated_vp8(self.pc, self.video):
+            self.video.encode_vp8()
+        logger.info(
+            "webrtc offer answered",
+            extra={
+                **self._log,
+                "video": self.video is not None,
+                "vp8_in_render_thread": bool(self.video and self.video.encoder),
+            },
+        )
         return self.pc.localDescription.sdp
 
     # --- the session -------------------------------------------------------------------------

@@ -76,6 +76,8 @@ class Received:
 
     audio: list[tuple[float, np.ndarray]] = field(default_factory=list)
     """(arrival monotonic time, int16 mono samples at 48 kHz) per frame."""
+    audio_rtp: list[tuple[float, int, np.ndarray]] = field(default_factory=list)
+    """The same with each frame's RTP timestamp: (arrival, pts at 48 kHz, samples)."""
     video: list[tuple[float, int, np.ndarray]] = field(default_factory=list)
     """(arrival time, pts in 90 kHz, the luma plane)."""
 
@@ -119,6 +121,7 @@ class ClientPeer:
                 channels = len(frame.layout.channels)
                 mono = data.reshape(-1, channels).mean(axis=1).astype(np.int16)
                 self.received.audio.append((now, mono))
+                self.received.audio_rtp.append((now, int(frame.pts or 0), mono))
             else:
                 image = frame.to_ndarray(format="yuv420p")
                 luma = image[: frame.height].copy()
