@@ -67,6 +67,10 @@ DRAIN_TIMEOUT_S = 2.0
 # Chrome's max-message-size: a larger event could not be delivered, so it is replaced by an
 # error saying so (only conversation.item.retrieved of a long item gets there).
 MAX_CHANNEL_MESSAGE_BYTES = 256 * 1024
+# How often a call checks its connection and its peer's use of the SCTP window, and how far
+# past the window (bytes) a peer may go before it is cut off.
+SCTP_CHECK_S = 0.5
+SCTP_OVERRUN_BYTES = 256 * 1024
 # Sideband connections one call takes at once.
 MAX_SIDEBANDS = 4
 
@@ -256,7 +260,7 @@ class Call:
         except UnknownName as exc:
             await self.end("error", None)
             raise Refused(str(exc), "invalid_value") from None
-        self._spawn(self._connect_deadline(), name="connect-deadline")
+        self._spawn(self._watch(), name="watch")
         await self._join_control()
         logger.info("webrtc call started", extra={**self._log, "dialect": self.dialect})
 
@@ -501,11 +505,33 @@ class Call:
         if self.first_video_frame_at is None:
             self.first_video_frame_at = time.monotonic()
 
-    async def _connect_deadline(self) -> None:
-        await asyncio.sleep(settings.RTC_CONNECT_TIMEOUT_S)
-        if self.connected_at is None or not self._channel_open.is_set():
-            logger.info("call never connected; ending it", extra=self._log)
-            await self.end("client_closed", None)
+    async def _watch(self) -> None:
+        """End a call that never connects, or whose peer overruns the SCTP receive window.
+
+        aiortc reassembles data-channel messages without bounding them: a peer that ignores
+        the window it was given (1 MiB) could grow this process's memory without limit. A
+        compliant peer never takes the window below zero.
+        """
+        deadline = time.monotonic() + settings.RTC_CONNECT_TIMEOUT_S
+        while not self.ended:
+            await asyncio.sleep(SCTP_CHECK_S)
+            if time.monotonic() > deadline and (
+                self.connected_at is None or not self._channel_open.is_set()
+            ):
+                logger.info("call never connected; ending it", extra=self._log)
+                await self.end("client_closed", None)
+                return
+            window = getattr(self.pc.sctp, "_advertised_rwnd", 0) if self.pc.sctp else 0
+            if window < -SCTP_OVERRUN_BYTES:
+                logger.warning("peer overran the data channel's window", extra=self._log)
+                error = ProtocolError(
+                    "The data channel's flow control was not respected; the call was closed.",
+                    None,
+                    "rate_limit_exceeded",
+                    type="requests",
+                )
+                await self.end("client_flooding", error)
+                return
 
     def _spawn(self, coro: Awaitable[Any], *, name: str) -> None:
         task = asyncio.ensure_future(coro)
