@@ -5,8 +5,9 @@ avatar (when the call has video) is told to say the slice's phonemes from that s
 time, so lips and sound share one clock. Because the track knows what has been played,
 this sink does what OpenAI's WebRTC server does and a WebSocket client must do itself:
 
-* ``output_audio_buffer.started`` when a response's first audio plays, ``stopped`` once
-  all of it has played after the response finished, ``cleared`` when it is cut off;
+* ``output_audio_buffer.started`` when a response's first audio enters the buffer (it
+  plays within a frame), ``stopped`` once all of it has played after the response
+  finished, ``cleared`` when it is cut off;
 * on barge-in (or ``output_audio_buffer.clear``) the queued audio is dropped at once and
   the assistant item is truncated to what was played (``conversation.item.truncated``),
   so the transcript holds only what the user heard.
@@ -116,6 +117,13 @@ class TrackAudioSink(AudioSink):
             part.queued_samples += len(piece)
             ms = 1000.0 * len(piece) / AUDIO_RATE
             target.item.audio_ms += ms
+            if not part.started:
+                # Said when the audio enters the buffer (it plays within a frame): from here,
+                # in the response's own flow, so it always comes before its response.done.
+                part.started = True
+                await self.session.emit(
+                    {"type": "output_audio_buffer.started", "response_id": target.response_id}
+                )
 
     async def finish(self, target: AudioTarget) -> None:
         """No more audio for this part: ``stopped`` follows once it has all played."""
@@ -151,17 +159,6 @@ class TrackAudioSink(AudioSink):
         if part is None:
             return
         part.played_samples += samples
-        if not part.started:
-            part.started = True
-            self.session.spawn(
-                self.session.emit(
-                    {
-                        "type": "output_audio_buffer.started",
-                        "response_id": part.target.response_id,
-                    }
-                ),
-                name="audio-started",
-            )
         if part.finished and part.played_samples >= part.queued_samples:
             self.session.spawn(self._maybe_stopped(tag, part), name="audio-stopped")
 
