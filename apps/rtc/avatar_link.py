@@ -49,28 +49,36 @@ def _describe(exc: BaseException) -> str:
 
 
 def candidates_of(sdp: str) -> list[dict[str, Any]]:
-    """The ICE candidates of a (gathered) description, as browsers' ``RTCIceCandidateInit``."""
+    """The ICE candidates of a (gathered) description, as browsers' ``RTCIceCandidateInit``.
+
+    Each media section is read whole first: aiortc writes ``a=ice-ufrag`` after them.
+    """
     found: list[dict[str, Any]] = []
-    mid: str | None = None
-    index = -1
-    ufrag: str | None = None
+    sections: list[list[str]] = []
+    session_ufrag: str | None = None
     for line in sdp.splitlines():
         if line.startswith("m="):
-            index += 1
-            mid = None
-        elif line.startswith("a=mid:"):
-            mid = line[len("a=mid:") :]
+            sections.append([])
+        elif sections:
+            sections[-1].append(line)
         elif line.startswith("a=ice-ufrag:"):
-            ufrag = line[len("a=ice-ufrag:") :]
-        elif line.startswith("a=candidate:") and index >= 0:
-            found.append(
-                {
-                    "candidate": line[len("a=") :],
-                    "sdpMid": mid,
-                    "sdpMLineIndex": index,
-                    "usernameFragment": ufrag,
-                }
-            )
+            session_ufrag = line[len("a=ice-ufrag:") :]
+    for index, lines in enumerate(sections):
+        mid = next((x[len("a=mid:") :] for x in lines if x.startswith("a=mid:")), None)
+        ufrag = next(
+            (x[len("a=ice-ufrag:") :] for x in lines if x.startswith("a=ice-ufrag:")),
+            session_ufrag,
+        )
+        for line in lines:
+            if line.startswith("a=candidate:"):
+                found.append(
+                    {
+                        "candidate": line[len("a=") :],
+                        "sdpMid": mid,
+                        "sdpMLineIndex": index,
+                        "usernameFragment": ufrag,
+                    }
+                )
     return found
 
 
@@ -106,11 +114,15 @@ class AvatarLink:
             SdpRefused: The answer is unusable.
         """
         if len(sdp) > 64 * 1024 or not sdp.lstrip().startswith("v=0"):
-            raise SdpRefused("The answer is not an SDP description of a sane size.")
+            raise SdpRefused(
+                "The answer is not an SDP description of a sane size.", code="invalid_answer"
+            )
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         except Exception as exc:  # noqa: BLE001 - aiortc raises many kinds
-            raise SdpRefused(f"The SDP answer could not be used: {_describe(exc)}") from None
+            raise SdpRefused(
+                f"The SDP answer could not be used: {_describe(exc)}", code="invalid_answer"
+            ) from None
         if negotiated_vp8(self.pc, self.video):
             self.video.encode_vp8()
 

@@ -21,8 +21,9 @@ OFFER = "\r\n".join(
         "t=0 0",
         "m=audio 9 UDP/TLS/RTP/SAVPF 111",
         "a=mid:0",
-        "a=ice-ufrag:abcd",
         "a=candidate:1 1 udp 2130706431 192.0.2.1 5000 typ host",
+        "a=end-of-candidates",
+        "a=ice-ufrag:late",
         "m=video 9 UDP/TLS/RTP/SAVPF 96",
         "a=mid:1",
         "a=candidate:2 1 udp 2130706431 192.0.2.1 5002 typ host",
@@ -68,7 +69,8 @@ def test_candidates_are_read_from_a_description_per_media_section() -> None:
     found = candidates_of(OFFER)
     assert [(c["sdpMid"], c["sdpMLineIndex"]) for c in found] == [("0", 0), ("1", 1)]
     assert found[0]["candidate"].startswith("candidate:1 ")
-    assert found[0]["usernameFragment"] == "abcd"
+    # aiortc writes the ufrag after the candidates: it is still found.
+    assert found[0]["usernameFragment"] == "late"
 
 
 def test_no_ice_servers_by_default() -> None:
