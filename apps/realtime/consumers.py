@@ -34,11 +34,11 @@ from apps.core.workers import current_worker_id
 
 from .admission import Admitted, Handshake, Refused, handshake_parse, realtime_admit
 from .flow import SocketFlow
-from .hosting import session_deps, session_end_record
-from .inbound import InboundBudget, InboundLimits, Verdict
+from .hosting import inbound_limits, session_deps, session_end_record
+from .inbound import InboundBudget, Verdict
 from .live import LiveSession, headroom_check, live_sessions
 from .outbox import Outbox
-from .protocol.codec import Dialect, dump_server_event, render_server_event
+from .protocol.codec import Dialect, dump_server_event, render_server_text
 from .protocol.errors import ProtocolError
 from .session.deps import UnknownName
 from .session.session import RealtimeSession
@@ -84,16 +84,6 @@ def _admit_off_loop(hs: Handshake, session_id: str) -> Any:
     # closed around it, as Channels does for its consumers.
     return DatabaseSyncToAsync(realtime_admit)(
         hs, session_id=session_id, transport="websocket", worker_id=current_worker_id()
-    )
-
-
-def _inbound_limits() -> InboundLimits:
-    return InboundLimits(
-        bytes_per_s=settings.REALTIME_INBOUND_BYTES_PER_S,
-        burst_bytes=settings.REALTIME_INBOUND_BURST_BYTES,
-        events_per_s=settings.REALTIME_INBOUND_EVENTS_PER_S,
-        burst_events=settings.REALTIME_INBOUND_BURST_EVENTS,
-        grace_s=settings.REALTIME_INBOUND_GRACE_S,
     )
 
 
@@ -192,7 +182,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.closed = False
         self.accepted = False
         self._end_task: asyncio.Task[None] | None = None
-        self.budget = InboundBudget(_inbound_limits(), now_s=time.monotonic())
+        self.budget = InboundBudget(inbound_limits(), now_s=time.monotonic())
         self.flow = SocketFlow(self.base_send)
         self.license_id = 0
         self.character_id: int | None = None
@@ -376,13 +366,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     def _render(self, event: dict[str, Any]) -> str | None:
         """The event as the client's dialect spells it, as JSON text (None: not sent)."""
-        rendered = render_server_event(
-            event,
-            dialect=self.dialect,
-            session_id=self.session_id,
-            expires_at=self.session.expires_at if self.session else 0,
+        expires_at = self.session.expires_at if self.session else 0
+        return render_server_text(
+            event, dialect=self.dialect, session_id=self.session_id, expires_at=expires_at
         )
-        return None if rendered is None else dump_server_event(rendered)
 
     async def _enqueue(self, event: dict[str, Any]) -> None:
         """The session's ``send``: render, then queue for the sender (``Outbox``'s policy).

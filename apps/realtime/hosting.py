@@ -10,11 +10,13 @@ import asyncio
 import logging
 
 from channels.db import DatabaseSyncToAsync
+from django.conf import settings
 
 from apps.conversations.services import conversation_end
 
 from . import runtime
 from .admission import Admitted
+from .inbound import InboundLimits
 from .session.deps import SessionDeps, SessionStore
 
 logger = logging.getLogger(__name__)
@@ -45,3 +47,14 @@ async def session_end_record(session_id: str, reason: str) -> None:
     except Exception:
         # The watch ends rows whose heartbeat stopped, so the slot is freed regardless.
         logger.exception("recording the end of a session failed", extra={"session_id": session_id})
+
+
+def inbound_limits() -> InboundLimits:
+    """What one client connection may push in (``REALTIME_INBOUND_*``)."""
+    return InboundLimits(
+        bytes_per_s=settings.REALTIME_INBOUND_BYTES_PER_S,
+        burst_bytes=settings.REALTIME_INBOUND_BURST_BYTES,
+        events_per_s=settings.REALTIME_INBOUND_EVENTS_PER_S,
+        burst_events=settings.REALTIME_INBOUND_BURST_EVENTS,
+        grace_s=settings.REALTIME_INBOUND_GRACE_S,
+    )

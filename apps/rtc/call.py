@@ -39,11 +39,11 @@ from apps.core.ids import event_id as new_event_id
 from apps.core.ids import prefixed_id
 from apps.core.tasks import fire_and_forget
 from apps.realtime.admission import Admitted, Refused
-from apps.realtime.hosting import session_deps, session_end_record
-from apps.realtime.inbound import InboundBudget, InboundLimits, Verdict
+from apps.realtime.hosting import inbound_limits, session_deps, session_end_record
+from apps.realtime.inbound import InboundBudget, Verdict
 from apps.realtime.live import LiveSession, live_sessions
 from apps.realtime.outbox import Outbox
-from apps.realtime.protocol.codec import Dialect, dump_server_event, render_server_event
+from apps.realtime.protocol.codec import Dialect, dump_server_event, render_server_text
 from apps.realtime.protocol.errors import ProtocolError
 from apps.realtime.session.deps import UnknownName
 from apps.realtime.session.session import RealtimeSession
@@ -86,16 +86,6 @@ def _tune_consent() -> None:
     # noticed only after ~30 s. These module constants are read on every check.
     aioice.ice.CONSENT_INTERVAL = settings.RTC_CONSENT_INTERVAL_S
     aioice.ice.CONSENT_FAILURES = settings.RTC_CONSENT_FAILURES
-
-
-def _inbound_limits() -> InboundLimits:
-    return InboundLimits(
-        bytes_per_s=settings.REALTIME_INBOUND_BYTES_PER_S,
-        burst_bytes=settings.REALTIME_INBOUND_BURST_BYTES,
-        events_per_s=settings.REALTIME_INBOUND_EVENTS_PER_S,
-        burst_events=settings.REALTIME_INBOUND_BURST_EVENTS,
-        grace_s=settings.REALTIME_INBOUND_GRACE_S,
-    )
 
 
 def mono_int16(frame: Any) -> np.ndarray:
@@ -146,7 +136,7 @@ class Call:
         self.store: DatabaseStore | None = None
         self.channel: Any = None
         self._channel_open = asyncio.Event()
-        self.budget = InboundBudget(_inbound_limits(), now_s=time.monotonic())
+        self.budget = InboundBudget(inbound_limits(), now_s=time.monotonic())
         self.outbox = Outbox(
             send=self._send_text,
             backlog=self._channel_backlog,
@@ -265,13 +255,10 @@ class Call:
         logger.info("webrtc call started", extra={**self._log, "dialect": self.dialect})
 
     def _render(self, event: dict[str, Any]) -> str | None:
-        rendered = render_server_event(
-            event,
-            dialect=self.dialect,
-            session_id=self.session_id,
-            expires_at=self.session.expires_at if self.session else 0,
+        expires_at = self.session.expires_at if self.session else 0
+        return render_server_text(
+            event, dialect=self.dialect, session_id=self.session_id, expires_at=expires_at
         )
-        return None if rendered is None else dump_server_event(rendered)
 
     async def _enqueue(self, event: dict[str, Any]) -> None:
         """The session's ``send``: render, drive the avatar's mode, queue for the channel."""

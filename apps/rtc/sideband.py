@@ -19,12 +19,12 @@ from typing import Any
 
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from apps.core.ids import event_id as new_event_id
 from apps.core.tasks import fire_and_forget
 from apps.realtime.admission import Refused, credential_check, handshake_parse
-from apps.realtime.inbound import InboundBudget, InboundLimits, Verdict
+from apps.realtime.hosting import inbound_limits
+from apps.realtime.inbound import InboundBudget, Verdict
 from apps.realtime.protocol.codec import dump_server_event, render_server_event
 
 logger = logging.getLogger(__name__)
@@ -51,16 +51,7 @@ class SidebandConsumer(AsyncWebsocketConsumer):
         self.expires_at = 0
         self._attached = asyncio.Event()
         self._attach_timer: asyncio.TimerHandle | None = None
-        self.budget = InboundBudget(
-            InboundLimits(
-                bytes_per_s=settings.REALTIME_INBOUND_BYTES_PER_S,
-                burst_bytes=settings.REALTIME_INBOUND_BURST_BYTES,
-                events_per_s=settings.REALTIME_INBOUND_EVENTS_PER_S,
-                burst_events=settings.REALTIME_INBOUND_BURST_EVENTS,
-                grace_s=settings.REALTIME_INBOUND_GRACE_S,
-            ),
-            now_s=time.monotonic(),
-        )
+        self.budget = InboundBudget(inbound_limits(), now_s=time.monotonic())
         await self.accept(subprotocol="realtime" if hs.offered_realtime else None)
         try:
             credential = await DatabaseSyncToAsync(credential_check)(hs)

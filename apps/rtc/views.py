@@ -26,7 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.api.auth import bearer_token, client_ip
 from apps.api.errors import error_response, protocol_error_response
-from apps.core import safe_json
+from apps.core import metrics, safe_json
 from apps.licensing.gate import TooManyFailures, authenticate
 from apps.licensing.services import AuthenticationFailed
 from apps.realtime.admission import Handshake, Refused
@@ -163,6 +163,7 @@ async def _open(request: HttpRequest, dialect: Dialect) -> HttpResponse:
     except SdpRefused as exc:
         return _error(exc.message, status=400, code=exc.code, param="sdp")
     except Refused as exc:
+        metrics.connect_refused(exc.code)
         status = REFUSAL_STATUS.get(exc.code, 400)
         body = {"error": {"message": exc.message, "type": exc.error_type, "param": None}}
         body["error"]["code"] = exc.code

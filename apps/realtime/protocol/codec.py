@@ -545,3 +545,13 @@ def dump_server_event(event: dict[str, Any]) -> str:
         before, after = text.split(f'"{token}"', 1)
         text = "".join((before, '"', blob, '"', after))
     return text
+
+
+def render_server_text(
+    event: dict[str, Any], *, dialect: Dialect, session_id: str, expires_at: int = 0
+) -> str | None:
+    """``render_server_event`` then ``dump_server_event``: the JSON text a client gets."""
+    rendered = render_server_event(
+        event, dialect=dialect, session_id=session_id, expires_at=expires_at
+    )
+    return None if rendered is None else dump_server_event(rendered)
