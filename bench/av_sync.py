@@ -48,8 +48,8 @@ import django  # noqa: E402
 django.setup()
 
 import numpy as np  # noqa: E402
-from aiortc.rtcrtpreceiver import RTCRtpReceiver  # noqa: E402
-from aiortc.rtp import RtcpSrPacket  # noqa: E402
+from aiortc.rtcdtlstransport import RTCDtlsTransport  # noqa: E402
+from aiortc.rtp import RtcpPacket, RtcpSrPacket  # noqa: E402
 
 from apps.avatar.look import full_look  # noqa: E402
 from apps.avatar.render.base import CharacterSpec  # noqa: E402
@@ -85,18 +85,25 @@ SENTENCES = [
 # --- RTCP sender reports, as a browser would use them -------------------------------------
 
 _reports: dict[int, list[tuple[float, int]]] = {}
-_original_rtcp = RTCRtpReceiver._handle_rtcp_packet
+_original_rtcp = RTCDtlsTransport._handle_rtcp_data
 
 
-async def _recording_rtcp(self: RTCRtpReceiver, packet: Any) -> None:
-    if isinstance(packet, RtcpSrPacket):
-        ntp = packet.sender_info.ntp_timestamp
-        seconds = (ntp >> 32) + (ntp & 0xFFFFFFFF) / 2**32
-        _reports.setdefault(packet.ssrc, []).append((seconds, packet.sender_info.rtp_timestamp))
-    await _original_rtcp(self, packet)
+async def _recording_rtcp(self: RTCDtlsTransport, data: bytes) -> None:
+    # Read at the transport: aiortc routes a sender report to a receiver only when it knows
+    # the SSRC from the SDP, and the server's video SSRC is not announced there.
+    try:
+        for packet in RtcpPacket.parse(data):
+            if isinstance(packet, RtcpSrPacket):
+                ntp = packet.sender_info.ntp_timestamp
+                seconds = (ntp >> 32) + (ntp & 0xFFFFFFFF) / 2**32
+                entry = (seconds, packet.sender_info.rtp_timestamp)
+                _reports.setdefault(packet.ssrc, []).append(entry)
+    except ValueError:
+        pass
+    await _original_rtcp(self, data)
 
 
-RTCRtpReceiver._handle_rtcp_packet = _recording_rtcp  # type: ignore[method-assign]
+RTCDtlsTransport._handle_rtcp_data = _recording_rtcp  # type: ignore[method-assign]
 
 
 def sender_time(reports: list[tuple[float, int]], rtp: int, rate: int) -> float:
@@ -320,8 +327,20 @@ def analyse_sync(
     audio_ssrc = min(rates, key=lambda s: abs(rates[s] - 48_000))
     video_ssrc = min(rates, key=lambda s: abs(rates[s] - 90_000))
     a_reports, v_reports = _reports[audio_ssrc], _reports[video_ssrc]
-    audio = [(sender_time(a_reports, pts, 48_000), s, t) for t, pts, s in peer.received.audio_rtp]
-    video = [(sender_time(v_reports, pts, 90_000), y, t) for t, pts, y in peer.received.video]
+    # aiortc's receiver counts frame timestamps from each stream's first packet: add that
+    # origin back to get the RTP time the sender reports speak of.
+    origin = {
+        receiver.track.kind: receiver._RTCRtpReceiver__timestamp_mapper._origin  # type: ignore[attr-defined]
+        for receiver in peer.pc.getReceivers()
+    }
+    audio = [
+        (sender_time(a_reports, (pts + origin["audio"]) % 2**32, 48_000), s, t)
+        for t, pts, s in peer.received.audio_rtp
+    ]
+    video = [
+        (sender_time(v_reports, (pts + origin["video"]) % 2**32, 90_000), y, t)
+        for t, pts, y in peer.received.video
+    ]
     texts = [w[0] for w in windows]
     reference = offline_lags(sorted(set(texts)), box)
     offsets, arrival_offsets, at = [], [], []
@@ -434,7 +453,10 @@ def main() -> None:
         "python": platform.python_version(),
         "loadavg_before": os.getloadavg(),
     }
-    results: dict[str, Any] = {"meta": meta}
+    # Each part keeps its last figures when only the other one is run.
+    path = RESULTS / "av_sync.json"
+    results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    results["meta"] = meta
     if not args.skip_cpu:
         results["cpu"] = asyncio.run(run_cpu(args.calls, args.cpu_s))
         print(json.dumps(results["cpu"], indent=2))
@@ -443,7 +465,7 @@ def main() -> None:
         printable = {k: v for k, v in results["sync"].items() if k != "offset_ms_all"}
         print(json.dumps(printable, indent=2))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "av_sync.json").write_text(json.dumps(results, indent=2) + "\n")
+    path.write_text(json.dumps(results, indent=2) + "\n")
     write_readme_section("av_sync", meta, table(results))
 
 

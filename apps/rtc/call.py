@@ -562,7 +562,11 @@ class Call:
         self.audio.stop()
         if self.video is not None:
             self.video.stop()
-        await self.pc.close()
+        try:
+            await self.pc.close()
+        except Exception:  # noqa: BLE001 - aiortc can fail closing a half-set-up peer
+            # The rest of the clean-up must run whatever aiortc does (tasks, registry, row).
+            logger.warning("closing the peer failed", exc_info=True, extra=self._log)
         current = asyncio.current_task()
         for task in list(self._tasks):
             if task is not current:

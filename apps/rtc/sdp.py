@@ -46,6 +46,37 @@ def offer_check(sdp: str) -> None:
         )
     if not any(line.startswith("m=audio ") for line in lines):
         raise SdpRefused("The SDP offer has no audio media section (m=audio).")
+    if not any(line.startswith("a=fingerprint:") for line in lines):
+        # aiortc would accept it and then fail the DTLS handshake, leaving a peer that
+        # can never connect.
+        raise SdpRefused("The SDP offer has no DTLS fingerprint (a=fingerprint).")
+    _check_mids(lines)
+
+
+def _check_mids(lines: list[str]) -> None:
+    """Every media section names itself once (a=mid), and BUNDLE names only those.
+
+    aiortc takes offers that break this and then fails half-way through answering, with
+    its transports half set up (found by tests/rtc/test_fuzz.py).
+    """
+    sections: list[list[str]] = []
+    bundles: list[list[str]] = []
+    for line in lines:
+        if line.startswith("m="):
+            sections.append([])
+        elif sections:
+            if line.startswith("a=mid:"):
+                sections[-1].append(line[len("a=mid:") :].strip())
+        if line.startswith("a=group:BUNDLE"):
+            bundles.append(line[len("a=group:BUNDLE") :].split())
+    mids = [mid for section in sections for mid in section]
+    if any(len(section) != 1 for section in sections) or len(set(mids)) != len(mids):
+        raise SdpRefused("Each media section of the SDP offer needs one a=mid of its own.")
+    for tags in bundles:
+        if not tags or any(tag not in mids for tag in tags):
+            raise SdpRefused(
+                "The SDP offer's BUNDLE group names a media section that is not there."
+            )
 
 
 def candidate_check(candidate: str) -> None:

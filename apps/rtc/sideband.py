@@ -30,7 +30,7 @@ from apps.realtime.protocol.codec import dump_server_event, render_server_event
 logger = logging.getLogger(__name__)
 
 ATTACH_TIMEOUT_S = 3.0
-_CALL_ID = re.compile(r"^rtc_[0-9A-Za-z]{1,64}$")
+_CALL_ID = re.compile(r"rtc_[0-9A-Za-z]{1,64}")
 
 
 def call_group(call_id: str) -> str:
@@ -65,7 +65,7 @@ class SidebandConsumer(AsyncWebsocketConsumer):
                 4001,
             )
             return
-        if not _CALL_ID.match(self.call_id):
+        if not _CALL_ID.fullmatch(self.call_id):
             await self._refuse("call_not_found", "No live call with this call_id.", 4004)
             return
         await self.channel_layer.group_send(

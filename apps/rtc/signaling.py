@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 64 * 1024
 # How long the session's host has to answer a routed message before the page is told.
 REPLY_TIMEOUT_S = 5.0
-_SESSION_ID = re.compile(r"^sess_[0-9A-Za-z]{1,64}$")
+_SESSION_ID = re.compile(r"sess_[0-9A-Za-z]{1,64}")
 
 
 class IWebRtcConsumer(AsyncWebsocketConsumer):
@@ -76,7 +76,7 @@ class IWebRtcConsumer(AsyncWebsocketConsumer):
             return
         kind = message.get("type")
         target = message.get("targetSessionId")
-        if not isinstance(target, str) or not _SESSION_ID.match(target):
+        if not isinstance(target, str) or not _SESSION_ID.fullmatch(target):
             await self._error(
                 "invalid_target", "'targetSessionId' must be a realtime session id (sess_…)."
             )

@@ -22,6 +22,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.api.auth import bearer_token, client_ip
@@ -114,7 +115,10 @@ def _offer_and_session(request: HttpRequest) -> tuple[str, dict[str, Any] | None
     """The SDP offer and the optional GA session patch from a raw or multipart body."""
     content_type = request.content_type or ""
     if content_type == "multipart/form-data":
-        form, files = request.POST, request.FILES
+        try:
+            form, files = request.POST, request.FILES
+        except MultiPartParserError as exc:
+            raise _BadRequest(f"The multipart body cannot be read: {exc}") from None
         if "sdp" in form:
             sdp = form["sdp"]
         elif "sdp" in files:

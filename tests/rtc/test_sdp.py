@@ -19,6 +19,8 @@ OFFER = "\r\n".join(
         "o=- 1 1 IN IP4 0.0.0.0",
         "s=-",
         "t=0 0",
+        "a=group:BUNDLE 0 1",
+        "a=fingerprint:sha-256 AB:CD",
         "m=audio 9 UDP/TLS/RTP/SAVPF 111",
         "a=mid:0",
         "a=candidate:1 1 udp 2130706431 192.0.2.1 5000 typ host",
@@ -44,6 +46,10 @@ def test_a_plain_offer_passes() -> None:
         ("v=0\r\n\x00m=audio 9 UDP 111\r\n", "invalid_offer"),
         (OFFER + "a=x:" + "y" * 70_000 + "\r\n", "offer_too_large"),
         (OFFER + "a=candidate:9 1 udp 1 192.0.2.1 1 typ host\r\n" * 70, "too_many_candidates"),
+        # Found by tests/rtc/test_fuzz.py: aiortc takes these, then fails later (no DTLS
+        # fingerprint: a peer that never connects; a BUNDLE tag without its section: a 500).
+        (OFFER.replace("a=fingerprint:sha-256 AB:CD\r\n", ""), "invalid_offer"),
+        (OFFER.replace("a=mid:0", "a=mid:x"), "invalid_offer"),
     ],
 )
 def test_bad_offers_are_refused_before_parsing(sdp: str, code: str) -> None:
