@@ -59,6 +59,8 @@ logger = logging.getLogger(__name__)
 
 EVENTS_CHANNEL = "oai-events"
 INPUT_RATE = 16_000
+# Microphone audio is handed to the session in batches this long (see _read_microphone).
+MIC_BATCH_MS = 40
 OUTBOX_EVENTS = 1_024
 OUTBOX_BYTES = 4 * 1024 * 1024
 # SCTP data not yet taken by the peer above which the next event waits.
@@ -457,8 +459,16 @@ class Call:
             self._spawn(self._drain_track(track), name="drain-track")
 
     async def _read_microphone(self, track: MediaStreamTrack) -> None:
+        """Feed the session ``MIC_BATCH_MS`` of microphone audio at a time.
+
+        Browsers send 20 ms packets; handing them on two at a time halves the per-append
+        work (resampling, the input task's wake-up, VAD bookkeeping) for 20 ms more of
+        turn-detection latency.
+        """
         resampler: StreamResampler | None = None
         rate = 0
+        pending: list[np.ndarray] = []
+        pending_samples = 0
         while True:
             try:
                 frame = await track.recv()
@@ -470,8 +480,15 @@ class Call:
             if frame.sample_rate != rate:
                 rate = frame.sample_rate
                 resampler = StreamResampler(rate, INPUT_RATE)
+                pending, pending_samples = [], 0
             assert resampler is not None
-            session.input.append_pcm(resampler.push(mono_int16(frame)))
+            pending.append(mono_int16(frame))
+            pending_samples += frame.samples
+            if pending_samples * 1000 < MIC_BATCH_MS * rate:
+                continue
+            samples = pending[0] if len(pending) == 1 else np.concatenate(pending)
+            pending, pending_samples = [], 0
+            session.input.append_pcm(resampler.push(samples))
 
     async def _drain_track(self, track: MediaStreamTrack) -> None:
         while True:

@@ -239,10 +239,14 @@ def i420_to_video_frame(image: I420Frame) -> av.VideoFrame:
 class Vp8Encoder:
     """libvpx tuned for a rendered avatar, encoding in the render thread.
 
-    aiortc's own VP8 encoder runs temporal noise reduction (``noise-sensitivity 4``) meant
-    for cameras: on drawn frames it halves the encode speed for no visible gain (the same
-    PSNR, 54–56 dB, at 2.1 instead of 3.8 ms a 512×512 frame). Encoding here also saves
-    aiortc a second executor hop per frame; aiortc only packetizes what it gets.
+    aiortc's own VP8 settings are made for cameras: temporal noise reduction
+    (``noise-sensitivity 4``) and an adaptive speed (``cpu-used -6``). A rendered avatar has
+    no sensor noise and, between a blink and a word, most of its macroblocks do not change:
+    no denoising, the fastest real-time speed (16) and skipping macroblocks that barely
+    changed (``static-thresh 100``) encode a 512×512 frame in ~0.7 instead of 3.8 ms, at a
+    PSNR of 53–56 dB (median; the mouth region 50 dB), 210 instead of 340 kbit/s
+    (measured on a speaking drawn character). Encoding here also saves aiortc a second
+    executor hop per frame; aiortc only packetizes what it gets.
 
     A keyframe starts the stream and then comes every ``KEYFRAME_S``: a pre-encoded track
     cannot see the receiver's keyframe requests (PLI), and lost packets are otherwise
@@ -263,13 +267,13 @@ class Vp8Encoder:
         codec.qmax = 56
         codec.options = {
             "bufsize": str(bitrate),
-            "cpu-used": "-6",
+            "cpu-used": "16",
             "deadline": "realtime",
             "lag-in-frames": "0",
             "noise-sensitivity": "0",
             "overshoot-pct": "15",
             "undershoot-pct": "100",
-            "static-thresh": "1",
+            "static-thresh": "100",
             "partitions": "0",
         }
         codec.thread_count = 1
