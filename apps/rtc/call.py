@@ -156,6 +156,8 @@ class Call:
         self._end_task: asyncio.Task[None] | None = None
         self.ended = False
         self.admitted = False
+        self.started = False
+        """Whether the session was announced (counted open, registered as live)."""
         """Whether the session's row exists (admission passed): ending must record it."""
         self.connected_at: float | None = None
         self.created_at = time.monotonic()
@@ -213,11 +215,13 @@ class Call:
 
     # --- the session -------------------------------------------------------------------------
 
-    async def start(self, admitted: Admitted) -> None:
-        """Build the session and announce it (``session.created`` waits for the channel).
+    async def prepare(self, admitted: Admitted) -> None:
+        """Build the session (the first call of a process loads the engines: seconds).
+
+        Done before answering, so the ICE agent starts only when the answer goes out.
 
         Raises:
-            Refused: The model or voice cannot be used by this key.
+            Refused: The model cannot be used.
         """
         self.license_id = admitted.credential.license.pk
         store = DatabaseStore(self.session_id)
@@ -236,8 +240,18 @@ class Call:
             raise Refused(str(exc), "model_not_found") from None
         self.session = session
         self.store = store
-        store.start()
+
+    async def start(self) -> None:
+        """Announce the session (``session.created`` waits for the channel) and watch it.
+
+        Raises:
+            Refused: The voice cannot be used by this key.
+        """
+        session = self.session
+        assert session is not None and self.store is not None and self.license_id is not None
+        self.store.start()
         metrics.session_opened("webrtc")
+        self.started = True
         self.outbox.start()
         live_sessions().register(
             LiveSession(
@@ -592,7 +606,7 @@ class Call:
         from .registry import calls  # the registry imports this module
 
         calls().remove(self)
-        if session is not None:
+        if session is not None and self.started:
             live_sessions().unregister(self.session_id)
             await session_end_record(self.session_id, session.end_reason or reason)
             metrics.session_closed("webrtc", session.end_reason or reason)

@@ -112,8 +112,9 @@ async def call_open(request: CallRequest) -> tuple[Call, str]:
     call.admitted = True
     calls().add(call)
     try:
+        await call.prepare(admitted)
         answer = await call.answer(request.offer_sdp)
-        await call.start(admitted)
+        await call.start()
     except (SdpRefused, Refused):
         await call.end("error", None)
         raise

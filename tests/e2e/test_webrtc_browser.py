@@ -123,10 +123,19 @@ def _ephemeral_key(server: dict[str, str]) -> str:
         return str(json.loads(response.read())["value"])
 
 
-def _wait_event(page, kind: str, timeout_ms: int = 30_000) -> dict:  # type: ignore[no-untyped-def]
-    page.wait_for_function(
-        "(kind) => window.events.some((e) => e.type === kind)", arg=kind, timeout=timeout_ms
-    )
+def _wait_event(page, kind: str, timeout_ms: int = 60_000) -> dict:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            "(kind) => window.events.some((e) => e.type === kind)", arg=kind, timeout=timeout_ms
+        )
+    except PlaywrightTimeout:
+        state = page.evaluate(
+            "[window.pc.connectionState, window.pc.iceConnectionState, window.dc.readyState,"
+            " window.events.map((e) => e.type)]"
+        )
+        raise AssertionError(f"no {kind}: peer, ICE, channel, events = {state}") from None
     return page.evaluate("(kind) => window.events.find((e) => e.type === kind)", kind)
 
 
