@@ -2,8 +2,7 @@
 
 Real browser, real server (embedded engines: Piper speaks): the page takes the (fake)
 microphone, adds a ``recvonly`` video transceiver and the ``oai-events`` channel, posts its
-offer at once (no waiting for ICE gathering, as the quickstart does) with an ephemeral
-secret, and plays what comes back. The reply is asked for with ``tts_text`` so no model is
+offer (with its candidates) with an ephemeral secret, and plays what comes back. The reply is asked for with ``tts_text`` so no model is
 involved. Checks what only a browser can: its SDP is accepted, the bearer-authenticated POST
 passes (no CSRF), the events arrive over the data channel, the Opus track plays, and the
 VP8 video (encoded by the server itself) decodes, plays at 512×512 and moves its mouth while
@@ -45,6 +44,16 @@ async ({ key }) => {
   dc.onmessage = (e) => window.events.push(JSON.parse(e.data));
   window.dc = dc; window.pc = pc; window.video = video;
   await pc.setLocalDescription(await pc.createOffer());
+  // Gathering is awaited (at most 5 s) so the offer carries the browser's candidates; the
+  // aiortc tests cover offers posted before gathering (the server then learns the browser
+  // from its checks).
+  await new Promise((done) => {
+    if (pc.iceGatheringState === "complete") return done();
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") done();
+    });
+    setTimeout(done, 5000);
+  });
   const r = await fetch("/v1/realtime/calls", {
     method: "POST",
     body: pc.localDescription.sdp,
@@ -132,10 +141,16 @@ def _wait_event(page, kind: str, timeout_ms: int = 60_000) -> dict:  # type: ign
         )
     except PlaywrightTimeout:
         state = page.evaluate(
-            "[window.pc.connectionState, window.pc.iceConnectionState, window.dc.readyState,"
-            " window.events.map((e) => e.type)]"
+            """[window.pc.connectionState, window.pc.iceConnectionState, window.dc.readyState,
+                window.pc.iceGatheringState,
+                (window.pc.localDescription.sdp.match(/a=candidate.*/g) || []),
+                (window.pc.remoteDescription.sdp.match(/a=candidate.*/g) || []),
+                window.events.map((e) => e.type)]"""
         )
-        raise AssertionError(f"no {kind}: peer, ICE, channel, events = {state}") from None
+        raise AssertionError(
+            f"no {kind}: peer, ICE, channel, gathering, local and remote candidates, "
+            f"events = {state}"
+        ) from None
     return page.evaluate("(kind) => window.events.find((e) => e.type === kind)", kind)
 
 

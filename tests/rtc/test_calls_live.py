@@ -422,6 +422,33 @@ async def test_multipart_offer_applies_its_session_config(server: Server) -> Non
         await peer.close()
 
 
+async def test_an_offer_posted_before_gathering_connects_by_the_browsers_checks(
+    server: Server,
+) -> None:
+    # OpenAI's quickstart posts its offer without waiting for ICE gathering: the offer has
+    # no candidates, and the server learns the browser's address from its checks
+    # (peer-reflexive candidates).
+    peer = TimedPeer(video=False)
+    try:
+        offer = await peer.offer()
+        bare = "\r\n".join(
+            line
+            for line in offer.split("\r\n")
+            if not line.startswith(("a=candidate:", "a=end-of-candidates"))
+        )
+        assert "a=candidate" not in bare
+        answer = await post(
+            server.base + "/v1/realtime/calls",
+            bare,
+            {"Authorization": f"Bearer {server.key}", "Content-Type": "application/sdp"},
+        )
+        assert answer.status == 201, answer.body
+        await peer.accept(answer.body)
+        assert (await peer.next_event("session.created"))["session"]["id"].startswith("sess_")
+    finally:
+        await peer.close()
+
+
 # --- 3. beta: /v1/realtime/sessions key, POST /v1/realtime?model= -----------------------------
 
 
