@@ -111,6 +111,9 @@ def media_browser() -> Iterator[object]:
                 "--use-fake-ui-for-media-stream",
                 "--use-fake-device-for-media-stream",
                 "--autoplay-policy=no-user-gesture-required",
+                # CI runs without a network (unshare -n): loopback is all there is, and
+                # Chromium leaves loopback out of ICE unless told otherwise.
+                "--allow-loopback-in-peer-connection",
             ],
         )
         yield instance
