@@ -34,7 +34,7 @@ from apps.core.workers import current_worker_id
 
 from .admission import Admitted, Handshake, Refused, handshake_parse, realtime_admit
 from .flow import SocketFlow
-from .hosting import inbound_limits, session_deps, session_end_record
+from .hosting import inbound_limits, session_build, session_end_record
 from .inbound import InboundBudget, Verdict
 from .live import LiveSession, headroom_check, live_sessions
 from .outbox import Outbox
@@ -247,20 +247,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 await self._end_shielded("error", 1011, error)
 
     async def _start(self, admitted: Admitted) -> None:
-        store = DatabaseStore(self.session_id)
-        try:
-            deps = await session_deps(admitted, store)
-            session = RealtimeSession(
-                session_id=self.session_id,
-                config=admitted.config,
-                deps=deps,
-                send=self._enqueue,
-                close=self._close_from_session,
-                sink_factory=WebSocketAudioSink,
-                dialect=self.dialect,
-            )
-        except UnknownName as exc:
-            raise Refused(str(exc), "model_not_found") from None
+        session, store = await session_build(
+            admitted,
+            session_id=self.session_id,
+            dialect=self.dialect,
+            send=self._enqueue,
+            close=self._close_from_session,
+            sink_factory=WebSocketAudioSink,
+        )
         # From here a failure ends the session through _end, which saves and records it.
         self.session = session
         metrics.session_opened("websocket")

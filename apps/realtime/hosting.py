@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from channels.db import DatabaseSyncToAsync
 from django.conf import settings
@@ -15,9 +16,13 @@ from django.conf import settings
 from apps.conversations.services import conversation_end
 
 from . import runtime
-from .admission import Admitted
+from .admission import Admitted, Refused
 from .inbound import InboundLimits
-from .session.deps import SessionDeps, SessionStore
+from .protocol.codec import Dialect
+from .session.deps import SessionDeps, SessionStore, UnknownName
+from .session.session import Close, RealtimeSession, Send
+from .session.sink import AudioSink
+from .store import DatabaseStore
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +43,36 @@ async def session_deps(admitted: Admitted, store: SessionStore) -> SessionDeps:
         limits=runtime.limits(),
         history=admitted.history,
     )
+
+
+async def session_build(
+    admitted: Admitted,
+    *,
+    session_id: str,
+    dialect: Dialect,
+    send: Send,
+    close: Close,
+    sink_factory: Callable[[RealtimeSession], AudioSink],
+) -> tuple[RealtimeSession, DatabaseStore]:
+    """An admitted session and its (not yet started) transcript store.
+
+    Raises:
+        Refused: The model cannot be used (``model_not_found``).
+    """
+    store = DatabaseStore(session_id)
+    try:
+        session = RealtimeSession(
+            session_id=session_id,
+            config=admitted.config,
+            deps=await session_deps(admitted, store),
+            send=send,
+            close=close,
+            sink_factory=sink_factory,
+            dialect=dialect,
+        )
+    except UnknownName as exc:
+        raise Refused(str(exc), "model_not_found") from None
+    return session, store
 
 
 async def session_end_record(session_id: str, reason: str) -> None:

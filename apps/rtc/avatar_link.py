@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
+from django.conf import settings
 
 from apps.avatar.life import Animator
 from apps.avatar.lipsync import VisemeTrack, poses_from_audio
@@ -28,7 +29,7 @@ from apps.avatar.render.base import AvatarStream
 
 from .ice import rtc_configuration
 from .media import AvatarVideoTrack, MediaClock, negotiated_vp8
-from .sdp import SdpRefused, candidate_check
+from .sdp import SdpRefused, candidate_check, describe_error
 
 if TYPE_CHECKING:
     from apps.voice.tts.base import Phoneme
@@ -41,11 +42,6 @@ POSES_FPS = 50.0
 
 Reply = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Sends a channel-layer message to a signaling consumer: ``(channel name, message)``."""
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def candidates_of(sdp: str) -> list[dict[str, Any]]:
@@ -113,7 +109,7 @@ class AvatarLink:
         Raises:
             SdpRefused: The answer is unusable.
         """
-        if len(sdp) > 64 * 1024 or not sdp.lstrip().startswith("v=0"):
+        if len(sdp) > settings.RTC_MAX_SDP_BYTES or not sdp.lstrip().startswith("v=0"):
             raise SdpRefused(
                 "The answer is not an SDP description of a sane size.", code="invalid_answer"
             )
@@ -121,7 +117,7 @@ class AvatarLink:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         except Exception as exc:  # noqa: BLE001 - aiortc raises many kinds
             raise SdpRefused(
-                f"The SDP answer could not be used: {_describe(exc)}", code="invalid_answer"
+                f"The SDP answer could not be used: {describe_error(exc)}", code="invalid_answer"
             ) from None
         if negotiated_vp8(self.pc, self.video):
             self.video.encode_vp8()
@@ -155,7 +151,7 @@ class AvatarLink:
             await self.pc.addIceCandidate(candidate)
         except Exception as exc:  # noqa: BLE001 - aiortc raises many kinds
             raise SdpRefused(
-                f"The candidate was refused: {_describe(exc)}", code="invalid_candidate"
+                f"The candidate was refused: {describe_error(exc)}", code="invalid_candidate"
             ) from None
 
     # --- PlaybackObserver ------------------------------------------------------------------

@@ -39,7 +39,7 @@ from apps.core.ids import event_id as new_event_id
 from apps.core.ids import prefixed_id
 from apps.core.tasks import fire_and_forget
 from apps.realtime.admission import Admitted, Refused
-from apps.realtime.hosting import inbound_limits, session_deps, session_end_record
+from apps.realtime.hosting import inbound_limits, session_build, session_end_record
 from apps.realtime.inbound import InboundBudget, Verdict
 from apps.realtime.live import LiveSession, live_sessions
 from apps.realtime.outbox import Outbox
@@ -51,7 +51,7 @@ from apps.realtime.store import DatabaseStore
 
 from .ice import rtc_configuration
 from .media import AvatarVideoTrack, MediaClock, ReplyAudioTrack, negotiated_vp8
-from .sdp import SdpRefused
+from .sdp import SdpRefused, describe_error
 from .sideband import call_group
 from .sink import TrackAudioSink
 
@@ -181,7 +181,7 @@ class Call:
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         except Exception as exc:  # noqa: BLE001 - aiortc's parser raises many kinds
-            raise SdpRefused(f"The SDP offer could not be used: {_describe(exc)}") from None
+            raise SdpRefused(f"The SDP offer could not be used: {describe_error(exc)}") from None
         kinds = {t.kind for t in self.pc.getTransceivers()}
         if "audio" not in kinds:
             raise SdpRefused("The SDP offer has no usable audio section.")
@@ -200,7 +200,9 @@ class Call:
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
         except Exception as exc:  # noqa: BLE001 - e.g. no codec in common
-            raise SdpRefused(f"No answer is possible for this offer: {_describe(exc)}") from None
+            raise SdpRefused(
+                f"No answer is possible for this offer: {describe_error(exc)}"
+            ) from None
         if self.video is not None and negotiated_vp8(self.pc, self.video):
             self.video.encode_vp8()
         logger.info(
@@ -224,20 +226,14 @@ class Call:
             Refused: The model cannot be used.
         """
         self.license_id = admitted.credential.license.pk
-        store = DatabaseStore(self.session_id)
-        try:
-            deps = await session_deps(admitted, store)
-            session = RealtimeSession(
-                session_id=self.session_id,
-                config=admitted.config,
-                deps=deps,
-                send=self._enqueue,
-                close=self._close_from_session,
-                sink_factory=lambda s: TrackAudioSink(s, self.audio, self.animator),
-                dialect=self.dialect,
-            )
-        except UnknownName as exc:
-            raise Refused(str(exc), "model_not_found") from None
+        session, store = await session_build(
+            admitted,
+            session_id=self.session_id,
+            dialect=self.dialect,
+            send=self._enqueue,
+            close=self._close_from_session,
+            sink_factory=lambda s: TrackAudioSink(s, self.audio, self.animator),
+        )
         self.session = session
         self.store = store
 
@@ -614,8 +610,3 @@ class Call:
             # Admitted (its row exists) but the offer or the session failed before it began.
             await session_end_record(self.session_id, "error")
         logger.info("webrtc call ended", extra={**self._log, "reason": reason})
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

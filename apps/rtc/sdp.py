@@ -20,6 +20,12 @@ class SdpRefused(Exception):
         self.code = code
 
 
+def describe_error(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 200 characters) for a client's error."""
+    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def offer_check(sdp: str) -> None:
     """Refuse an offer that is oversized, malformed at a glance, or without audio.
 
