@@ -44,13 +44,17 @@ run: $(VENV)/.runtime $(ZH_TTS_MODELS)
 		-b $(HOST) -p $(PORT) \
 		--websocket-max-message-size 16777216 --websocket-max-frame-size 16777216
 
-# Debian's Chromium for the browser tests (Playwright cannot download browsers here).
+# Debian's Chromium for the browser tests (Playwright cannot download browsers here), and a
+# CJK font so the pages' Chinese text renders in the tests' screenshots.
 chromium:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@need=""; \
+	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
+	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need="$$need fonts-noto-cjk"; \
+	if [ -n "$$need" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; \
 	  else \
-	    echo "chromium is missing and you are not root: the browser tests will be skipped"; \
+	    echo "missing:$$need (not root): browser tests may be skipped, screenshots lack CJK"; \
 	  fi; \
 	fi
 

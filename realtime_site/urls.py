@@ -7,6 +7,7 @@ from django.urls import include, path
 
 from apps.api.views.health import healthz
 from apps.api.views.metrics import metrics_view
+from apps.web.views import favicon
 
 admin.site.site_header = "Realtime voice platform"
 admin.site.site_title = "Realtime admin"
@@ -15,6 +16,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
+    # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
+    path("favicon.ico", favicon, name="favicon"),
     # WebRTC calls first: /v1/realtime (POST) and /v1/realtime/calls are theirs.
     path("", include("apps.rtc.urls")),
     path("v1/", include("apps.api.urls")),

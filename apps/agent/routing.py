@@ -103,9 +103,7 @@ def resolve_model(name: str | None) -> Route:
     routes = available_routes()
     if not routes:
         raise UnknownModel("No language model is configured on this server (AGENT_PROVIDERS).")
-    if not name or any(
-        fnmatch.fnmatchcase(name, pattern) for pattern in settings.AGENT_MODEL_ALIASES
-    ):
+    if not name:
         return routes[0]
     model, sep, provider = name.rpartition("@")
     if sep:
@@ -113,7 +111,11 @@ def resolve_model(name: str | None) -> Route:
             if route.model == model and route.provider.lower() == provider.lower():
                 return route
         raise UnknownModel(f"The model `{name}` does not exist or you do not have access to it.")
+    # A provider that serves the name itself wins over an alias (qwen-max goes to DashScope
+    # when it is configured, and to the default model when it is not).
     for route in routes:
         if route.model == name:
             return route
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in settings.AGENT_MODEL_ALIASES):
+        return routes[0]
     raise UnknownModel(f"The model `{name}` does not exist or you do not have access to it.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from .models import Conversation, ConversationItem
@@ -59,3 +59,60 @@ def user_recent_messages(*, license_id: int, user_id: str, limit: int) -> list[t
         .values_list("role", "text")[:limit]
     )
     return [(role, text) for role, text in reversed(list(rows))]
+
+
+def user_conversations(*, license_id: int, user_id: str, limit: int) -> list[Conversation]:
+    """One end user's latest conversations that said something, newest first.
+
+    Each carries ``message_count`` and ``first_text`` (the first message, for a title).
+    """
+    if not user_id:
+        return []
+    messages = ConversationItem.objects.filter(
+        type=ConversationItem.Type.MESSAGE,
+        role__in=[ConversationItem.Role.USER, ConversationItem.Role.ASSISTANT],
+    ).exclude(text="")
+    first = messages.filter(conversation=OuterRef("pk")).order_by("position").values("text")[:1]
+    return list(
+        Conversation.objects.filter(license_id=license_id, user_id=user_id)
+        .annotate(
+            message_count=Count(
+                "items",
+                filter=Q(
+                    items__type=ConversationItem.Type.MESSAGE,
+                    items__role__in=[ConversationItem.Role.USER, ConversationItem.Role.ASSISTANT],
+                )
+                & ~Q(items__text=""),
+            ),
+            first_text=Subquery(first),
+        )
+        .filter(message_count__gt=0)
+        .select_related("character")
+        .order_by("-started_at")[:limit]
+    )
+
+
+def user_conversation_get(
+    *, license_id: int, user_id: str, conversation_id: str
+) -> Conversation | None:
+    """One of this end user's conversations; None for anyone else's (or none at all)."""
+    if not user_id:
+        return None
+    return (
+        Conversation.objects.filter(pk=conversation_id, license_id=license_id, user_id=user_id)
+        .select_related("character")
+        .first()
+    )
+
+
+def conversation_messages(*, conversation_id: str) -> list[ConversationItem]:
+    """A conversation's user and assistant messages, in order (what its transcript shows)."""
+    return list(
+        ConversationItem.objects.filter(
+            conversation_id=conversation_id,
+            type=ConversationItem.Type.MESSAGE,
+            role__in=[ConversationItem.Role.USER, ConversationItem.Role.ASSISTANT],
+        )
+        .exclude(text="")
+        .order_by("position")
+    )

@@ -56,10 +56,17 @@ class LicenseAdmin(admin.ModelAdmin):
         "expires_at",
         "max_concurrent_sessions",
         "monthly_audio_minutes_quota",
+        "serves_talk_page",
         "created_at",
         "last_used_at",
     )
-    list_filter = (StatusFilter, "active", ("expires_at", admin.EmptyFieldListFilter), "created_at")
+    list_filter = (
+        StatusFilter,
+        "active",
+        "serves_talk_page",
+        ("expires_at", admin.EmptyFieldListFilter),
+        "created_at",
+    )
     search_fields = ("name", "owner", "key_prefix", "notes")
     readonly_fields = ("key_display", "status_display", "revoked_at", "created_at", "last_used_at")
     date_hierarchy = "created_at"

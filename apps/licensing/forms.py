@@ -51,4 +51,5 @@ class LicenseForm(forms.ModelForm):
             "max_concurrent_sessions",
             "monthly_audio_minutes_quota",
             "allowed_origins",
+            "serves_talk_page",
         ]

@@ -45,6 +45,12 @@ class License(models.Model):
         blank=True,
         help_text="Input + output audio minutes per calendar month; empty = unlimited.",
     )
+    serves_talk_page = models.BooleanField(
+        default=False,
+        help_text="The public talk page mints short-lived secrets from this license for its "
+        "visitors, so they can talk without a key. Sessions, limits and quota count here. "
+        "If several licenses are ticked, the newest active one is used.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 

@@ -86,3 +86,18 @@ def licenses_by_ref(*, ref: str, limit: int = 2) -> list[License]:
         else License.objects.filter(key_prefix=ref)
     )
     return list(found[:limit])
+
+
+def talk_page_license(*, now: datetime | None = None) -> License | None:
+    """The license the public talk page mints its visitors' secrets from, if any.
+
+    The operator ticks ``serves_talk_page`` in the admin; of several ticked, the newest
+    one that is usable now wins.
+    """
+    now = now or timezone.now()
+    return (
+        License.objects.filter(serves_talk_page=True, active=True, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by("-created_at")
+        .first()
+    )

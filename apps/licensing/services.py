@@ -86,6 +86,7 @@ def license_create(
     allowed_origins: Iterable[str] = (),
     monthly_audio_minutes_quota: int | None = None,
     active: bool = True,
+    serves_talk_page: bool = False,
 ) -> IssuedLicense:
     """Create a license with a new key. The returned key is the only copy in existence."""
     generated = keys.generate_key(keys.LICENSE_PREFIX)
@@ -100,6 +101,7 @@ def license_create(
         max_concurrent_sessions=max_concurrent_sessions,
         allowed_origins=normalise_origins(allowed_origins),
         monthly_audio_minutes_quota=monthly_audio_minutes_quota,
+        serves_talk_page=serves_talk_page,
     )
     license.full_clean()
     license.save()

@@ -202,6 +202,14 @@ REALTIME_DEFAULT_INSTRUCTIONS = env_str(
     "You are a helpful, friendly voice assistant. Keep answers short and conversational.",
 )
 REALTIME_DEFAULT_VOICE = env_str("REALTIME_DEFAULT_VOICE", "alloy")
+# The talk page (apps/web): its secrets live this long (a page mints one right before each
+# connect, so a leaked one is soon useless); how many one visitor, and one client address,
+# may mint a minute.
+WEB_TALK_SECRET_TTL_S = env_int("WEB_TALK_SECRET_TTL_S", 60)
+WEB_TALK_SECRETS_PER_MINUTE = env_int("WEB_TALK_SECRETS_PER_MINUTE", 20)
+WEB_TALK_SECRETS_PER_ADDRESS_PER_MINUTE = env_int("WEB_TALK_SECRETS_PER_ADDRESS_PER_MINUTE", 60)
+# Past conversations the history page lists.
+WEB_HISTORY_CONVERSATIONS = env_int("WEB_HISTORY_CONVERSATIONS", 30)
 # Realtime sessions (WebSocket and WebRTC).
 # Longest session, as OpenAI GA; then `session_expired` and a close.
 REALTIME_MAX_SESSION_S = env_int("REALTIME_MAX_SESSION_S", 3600)
@@ -383,6 +391,10 @@ for _name, _url_var, _models_var in (
                 "name": _name,
             },
         }
-# Model names that OpenAI clients send by default are routed to the first provider's default
-# model, so clients work by changing only the base URL. Shell-style patterns.
-AGENT_MODEL_ALIASES = env_list("AGENT_MODEL_ALIASES", ["gpt-realtime*", "gpt-4o*realtime*"])
+# Model names that clients send by default are routed to the first provider's default model
+# when no provider serves them by that name, so clients work by changing only the base URL:
+# OpenAI's realtime models, and the Qwen names xStar's examples use. Shell-style patterns.
+AGENT_MODEL_ALIASES = env_list(
+    "AGENT_MODEL_ALIASES",
+    ["gpt-realtime*", "gpt-4o*realtime*", "qwen-max", "qwen-plus", "qwen-turbo"],
+)

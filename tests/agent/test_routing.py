@@ -50,6 +50,14 @@ def test_no_providers_is_a_clear_error(settings) -> None:
         resolve_model(None)
 
 
+def test_a_provider_serving_the_name_wins_over_an_alias(two) -> None:
+    two.AGENT_MODEL_ALIASES = ["qwen-max", "qwen-plus"]
+    assert resolve_model("qwen-max") == Route("DashScope", "qwen-max")
+    assert resolve_model("qwen-plus") == Route("local", "qwen-0.5b")
+    with pytest.raises(UnknownModel):
+        resolve_model("qwen-plus@DashScope")
+
+
 def test_aliases_come_from_settings(two) -> None:
     two.AGENT_MODEL_ALIASES = []
     with pytest.raises(UnknownModel):

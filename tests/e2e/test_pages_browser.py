@@ -9,14 +9,33 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
-def test_home_page_shows_the_characters(server, browser) -> None:
-    page = browser.new_page()
+def test_home_page_shows_the_characters(server, browser, shot) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(server["base"] + "/")
     assert page.locator("h1").inner_text() == "Talk to a digital human"
     slugs = page.locator("li.character").evaluate_all("els => els.map(e => e.dataset.slug)")
     assert set(slugs) >= {"girl2", "ava", "leo", "wang-laoshi", "qiqi"}
     # The stylesheet really loaded (whitenoise): the cards are laid out as a grid.
-    assert page.locator("ul.characters").evaluate("e => getComputedStyle(e).display") == "grid"
+    assert page.locator("ul.character-grid").evaluate("e => getComputedStyle(e).display") == "grid"
+    # Every card's still loaded and is a picture of the character.
+    sizes = page.locator("li.character img.still").evaluate_all(
+        "imgs => Promise.all(imgs.map(i => i.complete ? i.naturalWidth"
+        " : new Promise(r => { i.onload = () => r(i.naturalWidth); i.onerror = () => r(0); })))"
+    )
+    assert len(sizes) == len(slugs) and all(s == 192 for s in sizes), sizes
+    shot(page, "home")
+    # The form is usable from the keyboard: pick a character with the arrow keys, submit.
+    page.focus("#character-" + slugs[0])
+    page.keyboard.press("ArrowRight")
+    page.select_option("#transport", "websocket")
+    page.click("label[for=mode-ptt]")
+    page.click("text=Start talking")
+    page.wait_for_url(f"**/talk/{slugs[1]}/?transport=websocket&mode=ptt")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(server["base"] + "/")
+    # Phone width: two cards a row, nothing wider than the screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "home-phone")
     page.close()
 
 
@@ -123,3 +142,120 @@ def test_operator_uploads_a_portrait_and_watches_it_talk(server, browser, tmp_pa
     )
     assert len(sizes) >= 7 and all(s == 96 for s in sizes), sizes
     page.close()
+
+
+SAY = """
+async ({ text, reply }) => {
+  const mint = await fetch("/talk/secret", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ character: "ava" }),
+  });
+  const secret = await mint.json();
+  const url = location.origin.replace("http", "ws") + "/v1/realtime?characterName=ava";
+  const ws = new WebSocket(url, ["realtime", "openai-insecure-api-key." + secret.value]);
+  const seen = [];
+  await new Promise((done, fail) => {
+    ws.onerror = fail;
+    ws.onmessage = (e) => {
+      const event = JSON.parse(e.data);
+      seen.push(event.type);
+      if (event.type === "session.created") {
+        for (const [role, type, said] of [["user", "input_text", text], ["assistant", "output_text", reply]]) {
+          ws.send(JSON.stringify({ type: "conversation.item.create",
+            item: { type: "message", role, content: [{ type, text: said }] } }));
+        }
+      }
+      if (seen.filter((t) => t === "conversation.item.done").length >= 2) {
+        ws.close(); done();
+      }
+    };
+  });
+  return { user: secret.user_id, seen };
+}
+"""
+
+
+def test_a_visitor_reads_their_history(server, browser, shot) -> None:
+    """A conversation held in this browser is listed, and its transcript loads in place (HTMX)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(server["base"] + "/history/")
+    assert "Nothing here yet" in page.content()
+    said = page.evaluate(SAY, {"text": "What is the capital of France?", "reply": "Paris."})
+    assert said["user"].startswith("v_"), said
+    # Items are saved by the session's store a moment after their events: look until listed.
+    for _ in range(50):
+        page.goto(server["base"] + "/history/")
+        if page.locator(".history-list a").count():
+            break
+        page.wait_for_timeout(200)
+    entry = page.locator(".history-list a").first
+    assert "What is the capital of France?" in entry.inner_text()
+    entry.click()
+    page.wait_for_selector("#transcript-pane .transcript-view")
+    turns = page.locator("#transcript-pane .turn").all_inner_texts()
+    assert "What is the capital of France?" in turns[0] and "Paris." in turns[1], turns
+    # HTMX swapped the pane in place and pushed the conversation's own URL.
+    assert "/history/sess_" in page.url and page.locator("h1").inner_text() == "Your conversations"
+    shot(page, "history")
+    # Another browser (another visitor) sees none of it, not even by the URL.
+    stranger = browser.new_context().new_page()
+    stranger.goto(server["base"] + "/history/")
+    assert "Nothing here yet" in stranger.content()
+    assert stranger.goto(page.url).status == 404
+    stranger.context.close()
+    context.close()
+
+
+@pytest.mark.timeout(420)
+def test_an_operator_adds_a_portrait_character_and_a_user_talks_to_it(
+    server, browser, launch, speech, shot
+) -> None:
+    """Admin: upload a photo (its face is found). Talk page: a spoken question, a spoken answer."""
+    from pathlib import Path
+
+    from tests.e2e import media
+
+    photo = Path(__file__).resolve().parent.parent / "data" / "portrait-astronaut.jpg"
+    operator = browser.new_page()
+    _login(operator, server)
+    operator.goto(server["base"] + "/admin/avatar/character/add/")
+    operator.fill("#id_display_name", "Eileen")
+    # The admin fills the slug from the name as the operator types it.
+    operator.locator("#id_display_name").dispatch_event("keyup")
+    assert operator.input_value("#id_slug") == "eileen"
+    operator.fill("#id_description", "An astronaut who answers in a sentence or two.")
+    operator.set_input_files("#id_portrait", str(photo))
+    marin = operator.locator("#id_default_voice option", has_text="Marin").get_attribute("value")
+    operator.select_option("#id_default_voice", value=marin)
+    operator.click("input[name=_save]")
+    operator.wait_for_url(re.compile(r".*/admin/avatar/character/$"))
+    operator.close()
+
+    # The new character is on the home page; a user talks to it over WebRTC.
+    question = "What is the capital of France?"
+    user_browser = launch(speech(question, "en", lead_s=6.0, tail_s=40.0))
+    page = user_browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    media.install(page)
+    page.goto(server["base"] + "/")
+    card = page.locator("li.character[data-slug=eileen]")
+    assert "Eileen" in card.inner_text() and "Portrait" in card.inner_text()
+    card.locator("a.quick").click()
+    page.wait_for_url("**/talk/eileen/")
+    page.wait_for_function("window.talk !== undefined")
+    media.connect(page)
+    media.start_trace(page)
+    user = media.wait_entry(page, "user", timeout_s=150)
+    assert media.similarity(user["text"], question) >= 0.5, user
+    reply = media.wait_entry(page, "assistant", timeout_s=150)
+    assert reply["text"], reply
+    media.wait_quiet(page, 2.5)
+    samples = media.trace(page)
+    figures = media.av_figures(samples, media.now_ms(page) - 2000)
+    print(f"\nportrait turn: {user['text']!r} -> {reply['text']!r}: {figures}")
+    shot(page, "talk-portrait")
+    # The photo talks: the reply is heard, the video plays, the mouth moves while it speaks.
+    media.check_av(samples, figures)
+    page.click("#talk-hangup")
+    page.context.close()

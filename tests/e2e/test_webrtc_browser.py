@@ -14,12 +14,8 @@ from __future__ import annotations
 import json
 import statistics
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-from tests.e2e.conftest import CHROMIUM
 
 pytestmark = pytest.mark.browser
 
@@ -90,34 +86,10 @@ async (ms) => {
 """
 
 
-@pytest.fixture(scope="module")
-def media_browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (make test installs it when run as root)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                "--autoplay-policy=no-user-gesture-required",
-                # CI runs without a network (unshare -n): loopback is all there is, and
-                # Chromium leaves loopback out of ICE unless told otherwise.
-                "--allow-loopback-in-peer-connection",
-            ],
-        )
-        yield instance
-        instance.close()
+@pytest.fixture()
+def media_browser(launch) -> object:  # type: ignore[no-untyped-def]
+    """Chromium with a fake microphone (a beep) that needs no permission prompt."""
+    return launch()
 
 
 def _ephemeral_key(server: dict[str, str]) -> str:

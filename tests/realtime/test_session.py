@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 
 import numpy as np
 import pytest
@@ -624,6 +625,65 @@ async def test_transcription_failure_is_reported_and_the_turn_goes_on() -> None:
     done = await h.wait_for("response.done")
     assert done["response"]["status"] == "completed"
     validate_all(h.events, "ga")
+    await h.close()
+
+
+async def test_a_response_cancelled_while_waiting_for_a_transcript_spoils_no_later_one() -> None:
+    """Cancelling a response that waits on a slow transcription leaves the transcription be."""
+    h = await harness(transcripts=("slow words",))
+    asr = h.session.deps.engines.asr
+    release = threading.Event()
+    transcribe = asr.transcribe
+
+    def slow(*args: object, **kwargs: object) -> object:
+        release.wait(10)
+        return transcribe(*args, **kwargs)
+
+    asr.transcribe = slow  # type: ignore[method-assign]
+    await h.send(MANUAL)
+    await h.send(TRANSCRIBE)
+    await h.send(append(tone(300)))
+    await h.send({"type": "input_audio_buffer.commit"})
+    await h.wait_for("input_audio_buffer.committed")
+    await h.send({"type": "response.create"})
+    await h.wait_for("response.created")
+    await asyncio.sleep(0.2)  # the response is now waiting for the transcript
+    await h.send({"type": "response.cancel"})
+    first = await h.wait_for("response.done")
+    assert first["response"]["status"] == "cancelled"
+    release.set()
+    completed = await h.wait_for("conversation.item.input_audio_transcription.completed")
+    assert completed["transcript"] == "slow words"
+    await h.send({"type": "response.create"})
+    second = await h.wait_for("response.done", count=2)
+    assert second["response"]["status"] == "completed", second["response"]
+    assert h.llm.requests[-1].messages[-1].content == "slow words"
+    await h.close()
+
+
+async def test_a_media_track_over_a_full_buffer_gets_one_error_not_one_a_frame() -> None:
+    h = await harness(limits=Limits(max_input_buffer_ms=400))
+    await h.send(MANUAL)
+    await h.wait_for("session.updated")
+    frame = np.full(640, 1000, dtype=np.int16)  # 40 ms at 16 kHz, as a call hands them over
+
+    async def stream(frames: int) -> None:
+        for _ in range(frames):
+            h.session.input.append_pcm(frame)
+            await asyncio.sleep(0.005)
+
+    await stream(40)  # 1.6 s into a 0.4 s buffer
+    await h.wait_for("error")
+    await asyncio.sleep(0.2)
+    full = [e for e in h.of("error") if e["error"]["code"] == "input_audio_buffer_full"]
+    assert len(full) == 1 and full[0]["error"]["event_id"] is None
+    # After a clear the buffer takes audio again; when full again, the track is told again.
+    await h.send({"type": "input_audio_buffer.clear"})
+    await h.wait_for("input_audio_buffer.cleared")
+    await stream(40)
+    await h.wait_for("error", count=2)
+    await asyncio.sleep(0.2)
+    assert len(h.of("error")) == 2
     await h.close()
 
 

@@ -9,7 +9,8 @@ Overflow policies:
 * Queue: at most ``limits.max_pending_input_ms`` of audio (and 512 operations) may wait;
   a client sending faster than that gets an error for the refused append, nothing else.
 * Buffer: with turn detection off, the buffer holds at most ``limits.max_input_buffer_ms``;
-  appends beyond it are refused with ``input_audio_buffer_full``. With turn detection on,
+  appends beyond it are refused with ``input_audio_buffer_full`` (a media track's frames
+  with one error until the buffer takes audio again). With turn detection on,
   silence is trimmed to the prefix padding, and a turn longer than the cap is ended there.
 """
 
@@ -113,6 +114,8 @@ class InputAudio:
         self._speech_item: str | None = None
         self._speech_start = 0
         self._speculation: _Speculation | None = None
+        # A media track refused by a full buffer is told once, not once per 40 ms batch.
+        self._track_refusal_told = False
         self._idle_handle: asyncio.TimerHandle | None = None
 
     # --- called by handlers (never block) ---------------------------------------------------
@@ -344,9 +347,17 @@ class InputAudio:
                 code="input_audio_buffer_full",
             )
         if refusal is not None:
+            # Each client append is answered (it has an event_id to echo); a media track's
+            # frames keep coming 25 times a second, so it gets one error until the buffer
+            # takes audio again (after a commit or clear).
             for op in batch:
-                await session.error(refusal.error, event_id=op.event_id)
+                if op.pcm is None:
+                    await session.error(refusal.error, event_id=op.event_id)
+            if any(op.pcm is not None for op in batch) and not self._track_refusal_told:
+                self._track_refusal_told = True
+                await session.error(refusal.error, event_id=None)
             return
+        self._track_refusal_told = False
         engines = session.deps.engines
         if sum(op.ms for op in batch) <= INLINE_DECODE_MAX_MS and engines.vad.inline_ok:
             decoded = self._decode(batch)

@@ -375,7 +375,9 @@ class ResponseRunner:
             items = items[window.visible([item.id for item in items]) :]
         pending = [i.transcribed for i in items if i.transcribed is not None]
         if pending:
-            await asyncio.gather(*pending)
+            # asyncio.wait, not gather: cancelling this response (barge-in, response.cancel)
+            # must not cancel the items' futures, which every later response waits on too.
+            await asyncio.wait(pending)
         system = (
             [ChatMessage(role="system", content=spec.instructions)] if spec.instructions else []
         )

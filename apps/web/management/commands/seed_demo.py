@@ -285,12 +285,14 @@ class Command(BaseCommand):
                 owner="seed_demo",
                 notes="Created by manage.py seed_demo for local trials.",
                 allowed_origins=DEMO_ORIGINS,
+                serves_talk_page=True,
             )
             key = issued.key
         else:
             key = license_assign_new_key(license=license)
             license.active = True
             license.revoked_at = None
+            license.serves_talk_page = True
             license.save()
         self.stdout.write(
             f"Seeded {len(VOICES)} voices and {len(CHARACTERS)} characters. "
