@@ -63,6 +63,23 @@ def _breakdown(page: Any, user_id: str, reply_id: str) -> dict[str, int]:
     return {"transcript_after_ms": round(heard - end), "first_words_after_ms": round(words - end)}
 
 
+def _mandarin_turn(page: Any) -> dict[str, Any]:
+    """Wait for the Mandarin question's turn; check what was heard, seen and played."""
+    user = media.wait_entry(page, "user", timeout_s=TURN_TIMEOUT_S)
+    assert media.similarity(user["text"], QUESTION_ZH) >= 0.5, user
+    reply = media.wait_entry(page, "assistant", timeout_s=TURN_TIMEOUT_S)
+    assert re.search(r"[\u3400-\u9fff]", reply["text"]), reply
+    media.wait_quiet(page, 2.5)
+    samples = media.trace(page)
+    figures = media.av_figures(samples, media.now_ms(page) - 2000)
+    latency = page.evaluate("window.talk.turns")[0]["latencyMs"]
+    figures.update(_breakdown(page, user["id"], reply["id"]))
+    figures.update(latency_ms=latency, user=user["text"], reply=reply["text"])
+    media.check_av(samples, figures)
+    assert latency and latency > 0
+    return figures
+
+
 def _report(record_property: Any, name: str, figures: dict[str, Any]) -> None:
     record_property(name, json.dumps(figures, ensure_ascii=False))
     print(f"\n{name}: {json.dumps(figures, ensure_ascii=False)}")
@@ -213,20 +230,9 @@ def test_mandarin_over_webrtc_then_reconnect(
     )
     media.connect(page)
     media.start_trace(page)
-    user = media.wait_entry(page, "user", timeout_s=TURN_TIMEOUT_S)
-    assert media.similarity(user["text"], QUESTION_ZH) >= 0.5, user
-    reply = media.wait_entry(page, "assistant", timeout_s=TURN_TIMEOUT_S)
-    assert re.search(r"[\u3400-\u9fff]", reply["text"]), reply
-    media.wait_quiet(page, 2.5)
-    samples = media.trace(page)
-    figures = media.av_figures(samples, media.now_ms(page) - 2000)
-    latency = page.evaluate("window.talk.turns")[0]["latencyMs"]
-    figures.update(_breakdown(page, user["id"], reply["id"]))
-    figures.update(latency_ms=latency, user=user["text"], reply=reply["text"])
+    figures = _mandarin_turn(page)
     _report(record_property, "talk-zh-webrtc", figures)
     shot(page, "talk-transcript-zh")
-    media.check_av(samples, figures)
-    assert latency and latency > 0
 
     # The server ends the call (as when it goes away): the page says so and offers Reconnect.
     page.click("#talk-mute")  # a new capture would play the file's question again
@@ -277,22 +283,10 @@ def test_mandarin_push_to_talk_over_websocket_on_a_phone(
         page.wait_for_timeout(100)
     page.keyboard.up("Space")
     assert max(levels) > 20, levels  # the input meter showed the voice
-    user = media.wait_entry(page, "user", timeout_s=TURN_TIMEOUT_S)
-    assert media.similarity(user["text"], QUESTION_ZH) >= 0.5, user
-    reply = media.wait_entry(page, "assistant", timeout_s=TURN_TIMEOUT_S)
-    assert re.search(r"[\u3400-\u9fff]", reply["text"]), reply
-    media.wait_quiet(page, 2.5)
-    samples = media.trace(page)
-    figures = media.av_figures(samples, media.now_ms(page) - 2000)
-    latency = page.evaluate("window.talk.turns")[0]["latencyMs"]
-    figures.update(_breakdown(page, user["id"], reply["id"]))
-    figures.update(
-        latency_ms=latency, user=user["text"], reply=reply["text"], meter_peak=max(levels)
-    )
+    figures = _mandarin_turn(page)
+    figures.update(meter_peak=max(levels))
     _report(record_property, "talk-zh-websocket-ptt", figures)
     shot(page, "talk-phone")
-    media.check_av(samples, figures)
-    assert latency and latency > 0
     # Nothing spills over the phone's width.
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.click("#talk-hangup")
