@@ -1,11 +1,14 @@
-"""Budget for failed authentications per client address, shared through Django's cache.
+"""Sliding one-minute budgets, shared through Django's cache.
+
+Failed authentications per client address (``failure_admit``), and any other count a
+caller names (``admit``: the talk page's secrets per visitor and per address).
 
 Guarantee: at most ``LICENSING_AUTH_FAILURES_PER_MINUTE`` failures from one address are
 *processed* (answered 401 and counted) in any 60 s span. A fixed one-minute window cannot
 promise that (a burst at the end of one window and another at the start of the next pass
 twice the budget within seconds), so this is a sliding window:
 
-* failures are counted in one-second buckets (``authfail:<subject>:<second>``), and the
+* events are counted in one-second buckets (``<kind>:<who>:<second>``), and the
   window at time ``t`` is the sum of the buckets from ``floor(t) - 60`` to ``floor(t)``. That
   covers at least the last 60 s (up to 61 s: the rounding only ever errs towards refusing);
 * a failure is admitted by *increment, then read, then undo if over*: ``cache.incr`` on the
@@ -48,7 +51,7 @@ CLOCK_SLACK_S = 5
 
 @dataclass(frozen=True, slots=True)
 class FailureDecision:
-    """Whether a failed attempt was counted, or refused because the address is over budget."""
+    """Whether an event (a failed attempt, ...) was counted, or refused as over budget."""
 
     allowed: bool
     # Seconds until the oldest counted failure leaves the window (0 when allowed).
@@ -69,11 +72,14 @@ def subject(client_ip: str) -> str:
     return str(address)
 
 
-def _key(who: str, second: int) -> str:
-    return f"authfail:{who}:{second}"
+AUTH_FAILURES = "authfail"
 
 
-def _window(who: str, second: int) -> dict[int, int]:
+def _key(kind: str, who: str, second: int) -> str:
+    return f"{kind}:{who}:{second}"
+
+
+def _window(kind: str, who: str, second: int) -> dict[int, int]:
     """Failures per second in the window ending at ``second`` (seconds with none left out).
 
     Buckets up to ``CLOCK_SLACK_S`` after ``second`` are read too: a process can be
@@ -81,7 +87,7 @@ def _window(who: str, second: int) -> dict[int, int]:
     later may already have counted into a later bucket. Seeing it only errs towards
     refusing, and keeps the "last incrementer saw all the others" argument true.
     """
-    keys = {_key(who, s): s for s in range(second - WINDOW_S, second + CLOCK_SLACK_S + 1)}
+    keys = {_key(kind, who, s): s for s in range(second - WINDOW_S, second + CLOCK_SLACK_S + 1)}
     return {keys[k]: int(v) for k, v in cache.get_many(list(keys)).items() if v}
 
 
@@ -93,6 +99,36 @@ def _increment(key: str) -> None:
     except ValueError:
         # Evicted between add() and incr() (LocMem's size cap): start the bucket again.
         cache.set(key, 1, timeout=BUCKET_TTL_S)
+
+
+def admit(kind: str, who: str, limit: int, *, now_s: float | None = None) -> FailureDecision:
+    """Count one event of ``kind`` for ``who`` if fewer than ``limit`` are in the window.
+
+    Args:
+        kind: What is counted (a key prefix: ``authfail``, ``talkmint``, ...).
+        who: Whom it is counted for (an address's ``subject``, a visitor id).
+        limit: Events allowed in any 60 s.
+        now_s: The current Unix time in seconds; injectable for tests.
+
+    Returns:
+        ``allowed=True`` when the event was counted; ``allowed=False`` with
+        ``retry_after_s`` when ``who`` already has ``limit`` in the last 60 s. A refused
+        event is not counted.
+    """
+    now_s = time.time() if now_s is None else now_s
+    second = math.floor(now_s)
+    current = _key(kind, who, second)
+    _increment(current)
+    window = _window(kind, who, second)
+    if sum(window.values()) <= limit:
+        return FailureDecision(allowed=True)
+    try:
+        cache.decr(current)
+    except ValueError:
+        pass  # Already gone: nothing left to take back.
+    # Our own (now undone) increment sits in the current second; the oldest bucket decides.
+    oldest = min(window)
+    return FailureDecision(allowed=False, retry_after_s=max(1, math.ceil(oldest + BUCKETS - now_s)))
 
 
 def failure_admit(client_ip: str, *, now_s: float | None = None) -> FailureDecision:
@@ -109,25 +145,11 @@ def failure_admit(client_ip: str, *, now_s: float | None = None) -> FailureDecis
         A refused attempt is not counted, so a client that keeps failing regains one
         attempt as each old failure ages out, and no more.
     """
-    now_s = time.time() if now_s is None else now_s
     limit = int(settings.LICENSING_AUTH_FAILURES_PER_MINUTE)
-    who = subject(client_ip)
-    second = math.floor(now_s)
-    current = _key(who, second)
-    _increment(current)
-    window = _window(who, second)
-    if sum(window.values()) <= limit:
-        return FailureDecision(allowed=True)
-    try:
-        cache.decr(current)
-    except ValueError:
-        pass  # Already gone: nothing left to take back.
-    # Our own (now undone) increment sits in the current second; the oldest bucket decides.
-    oldest = min(window)
-    return FailureDecision(allowed=False, retry_after_s=max(1, math.ceil(oldest + BUCKETS - now_s)))
+    return admit(AUTH_FAILURES, subject(client_ip), limit, now_s=now_s)
 
 
 def failures_in_window(client_ip: str, *, now_s: float | None = None) -> int:
     """Failures counted for ``client_ip`` in the current window (for operators and tests)."""
     now_s = time.time() if now_s is None else now_s
-    return sum(_window(subject(client_ip), math.floor(now_s)).values())
+    return sum(_window(AUTH_FAILURES, subject(client_ip), math.floor(now_s)).values())

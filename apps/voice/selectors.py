@@ -7,6 +7,11 @@ from django.db.models import Q, QuerySet
 from .models import Voice
 
 
+def voice_list_builtin() -> QuerySet[Voice]:
+    """The active built-in voices (what any license may use)."""
+    return Voice.objects.filter(builtin=True, active=True).order_by("slug")
+
+
 def voice_list_visible(*, license_id: int, user_id: str = "") -> QuerySet[Voice]:
     """Active built-in voices plus the license's own (license-wide, or this user's)."""
     owned = Q(builtin=False, owner_license_id=license_id, owner_user_id="")

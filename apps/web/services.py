@@ -7,21 +7,18 @@ carrying the session the visitor picked (voice, transcription language, turn det
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 
 from apps.avatar.selectors import character_get_active
+from apps.licensing import throttle
 from apps.licensing.selectors import talk_page_license
-from apps.licensing.throttle import subject
 from apps.realtime.services import MintRefused, MintRequest, realtime_client_secret_mint
 
 LANGUAGES = ("auto", "en", "zh")
 MODES = ("vad", "ptt")
-THROTTLE_WINDOW_S = 60
 
 
 class TalkRefused(Exception):
@@ -48,22 +45,11 @@ class TalkRequest:
 
 
 def _throttle(who: str, limit: int) -> None:
-    """At most ``limit`` secrets a minute for ``who`` (a visitor, or an address).
-
-    A fixed one-minute window (a burst at a window's edge may get twice the budget in a
-    few seconds): this only keeps one client from filling the secrets table; the license's
-    concurrency limit is what bounds the sessions.
-    """
-    key = f"web.talk.mint:{who}:{int(time.time()) // THROTTLE_WINDOW_S}"
-    cache.add(key, 0, timeout=2 * THROTTLE_WINDOW_S)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add() and incr()
-        cache.set(key, 1, timeout=2 * THROTTLE_WINDOW_S)
-        count = 1
-    if count > limit:
+    """At most ``limit`` secrets in any minute for ``who`` (a visitor, or an address)."""
+    decision = throttle.admit("talkmint", who, limit)
+    if not decision.allowed:
         raise TalkRefused(
-            "Too many connection attempts. Wait a minute and try again.",
+            f"Too many connection attempts. Try again in {decision.retry_after_s} s.",
             "rate_limit_exceeded",
             status=429,
         )
@@ -121,7 +107,10 @@ def talk_secret_mint(request: TalkRequest) -> dict[str, Any]:
     _throttle(f"v:{request.visitor_id}", settings.WEB_TALK_SECRETS_PER_MINUTE)
     # Per address too (new visitors are free to make), with room for a household or an
     # office behind one NAT address.
-    _throttle(f"ip:{subject(request.client_ip)}", settings.WEB_TALK_SECRETS_PER_ADDRESS_PER_MINUTE)
+    _throttle(
+        f"ip:{throttle.subject(request.client_ip)}",
+        settings.WEB_TALK_SECRETS_PER_ADDRESS_PER_MINUTE,
+    )
     body = {
         "expires_after": {"anchor": "created_at", "seconds": settings.WEB_TALK_SECRET_TTL_S},
         "session": talk_session(request),

@@ -19,10 +19,11 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.api.errors import error_response
 from apps.avatar.look import full_look
 from apps.avatar.models import Character
 from apps.avatar.preview import preview_png
-from apps.avatar.selectors import character_get_active
+from apps.avatar.selectors import character_get_active, character_list_active
 from apps.conversations.selectors import (
     conversation_messages,
     user_conversation_get,
@@ -32,7 +33,7 @@ from apps.core import safe_json
 from apps.core.net import client_address
 from apps.licensing.selectors import talk_page_license
 from apps.voice.models import Voice
-from apps.voice.selectors import voice_list_visible
+from apps.voice.selectors import voice_list_builtin, voice_list_visible
 
 from .services import LANGUAGES, MODES, TalkRefused, TalkRequest, talk_secret_mint
 from .visitor import with_visitor
@@ -46,7 +47,7 @@ STILL_MAX_AGE_S = 24 * 3600
 
 def _voices(license_id: int | None, user_id: str) -> list[Voice]:
     if license_id is None:
-        return list(Voice.objects.filter(builtin=True, active=True).order_by("slug"))
+        return list(voice_list_builtin())
     return list(voice_list_visible(license_id=license_id, user_id=user_id))
 
 
@@ -72,7 +73,7 @@ def index(request: HttpRequest) -> HttpResponse:
     license = talk_page_license()
     characters = [
         {"character": c, "look": full_look(c.look), "still": _still_url(c), "kind": _kind(c)}
-        for c in Character.objects.filter(active=True).select_related("default_voice")
+        for c in character_list_active()
     ]
     context = {
         "characters": characters,
@@ -148,13 +149,6 @@ def talk(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "web/talk.html", {"character": character, "config": config})
 
 
-def _error(message: str, code: str, status: int, param: str | None = None) -> JsonResponse:
-    body = {
-        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}
-    }
-    return JsonResponse(body, status=status)
-
-
 def _same_origin(request: HttpRequest) -> bool:
     """Whether a POST came from this site's own pages.
 
@@ -178,23 +172,32 @@ def _same_origin(request: HttpRequest) -> bool:
 def talk_secret(request: HttpRequest) -> JsonResponse:
     """Mint a short-lived realtime secret for this visitor (``services.talk_secret_mint``)."""
     if not _same_origin(request):
-        return _error("Ask for a secret from this site's own pages.", "origin_not_allowed", 403)
+        return error_response(
+            "Ask for a secret from this site's own pages.", status=403, code="origin_not_allowed"
+        )
     if request.content_type != "application/json":
-        return _error("Send a JSON body (Content-Type: application/json).", "invalid_request", 400)
+        return error_response(
+            "Send a JSON body (Content-Type: application/json).", status=400, code="invalid_request"
+        )
     if len(request.body) > MAX_SECRET_BODY_BYTES:
-        return _error("The body is too large.", "invalid_request", 400)
+        return error_response("The body is too large.", status=400, code="invalid_request")
     try:
         body = safe_json.loads(request.body or b"{}")
     except safe_json.JsonRejected as exc:
-        return _error(f"The body is not valid JSON: {exc.detail}", "invalid_json", 400)
+        return error_response(
+            f"The body is not valid JSON: {exc.detail}", status=400, code="invalid_json"
+        )
     if not isinstance(body, dict):
-        return _error("The body must be a JSON object.", "invalid_request", 400)
+        return error_response("The body must be a JSON object.", status=400, code="invalid_request")
     fields: dict[str, str | None] = {}
     for name in ("character", "voice", "language", "mode"):
         value = body.get(name)
         if value is not None and (not isinstance(value, str) or len(value) > 64):
-            return _error(
-                f"'{name}' must be a string of at most 64 characters.", "invalid_value", 400, name
+            return error_response(
+                f"'{name}' must be a string of at most 64 characters.",
+                status=400,
+                code="invalid_value",
+                param=name,
             )
         fields[name] = value or None
     request_ = TalkRequest(
@@ -205,7 +208,7 @@ def talk_secret(request: HttpRequest) -> JsonResponse:
     try:
         payload = talk_secret_mint(request_)
     except TalkRefused as exc:
-        return _error(exc.message, exc.code, exc.status, exc.param)
+        return error_response(exc.message, status=exc.status, code=exc.code, param=exc.param)
     response = JsonResponse(payload)
     # The body is a live credential: no cache along the way may keep it.
     response["Cache-Control"] = "no-store"

@@ -8,6 +8,7 @@ from django.http import HttpRequest, JsonResponse
 
 from apps.avatar.look import full_look
 from apps.avatar.models import Character
+from apps.avatar.selectors import character_list_active
 from apps.voice.models import Voice
 from apps.voice.selectors import voice_list_visible
 
@@ -79,5 +80,5 @@ def _character(request: HttpRequest, character: Character) -> dict[str, Any]:
 @api_endpoint(["GET"])
 def character_list(request: HttpRequest) -> JsonResponse:
     """The active characters (``characterName`` values for ``/api/realtime-api``)."""
-    characters = Character.objects.filter(active=True).select_related("default_voice")
+    characters = character_list_active()
     return JsonResponse({"object": "list", "data": [_character(request, c) for c in characters]})
